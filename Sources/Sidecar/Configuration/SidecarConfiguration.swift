@@ -1,0 +1,121 @@
+import Limiter
+import Logging
+
+/// The sidecar's effective configuration, read from `SIDECAR_*` environment variables.
+struct SidecarConfiguration: Sendable, Equatable {
+    /// Public listener (`SIDECAR_LISTEN`).
+    var listen: ListenAddress
+    /// The gateway (`SIDECAR_UPSTREAM`).
+    var upstream: UpstreamAddress
+    /// TLS files; `nil` serves plain HTTP.
+    var tls: TLSFiles?
+    /// Admin listener (`SIDECAR_ADMIN_LISTEN`).
+    var adminListen: ListenAddress
+    /// Redis; `nil` limits in process.
+    var redis: RedisURL?
+    /// Deadline of one Redis round trip (`SIDECAR_REDIS_TIMEOUT`).
+    var redisTimeout: Duration
+    /// What decides while Redis is unreachable (`SIDECAR_REDIS_FAILURE_MODE`).
+    var redisFailureMode: RedisFailureMode
+    /// Divisor for the `local` share; `nil` counts heartbeats in Redis (`SIDECAR_REPLICAS`).
+    var replicas: Int?
+    /// Networks whose `X-Forwarded-For` is believed (`SIDECAR_TRUSTED_PROXIES`).
+    var trustedProxies: [IPNetwork]
+    /// File holding the HS256 secret for `jwt:` keys.
+    var jwtHS256SecretFile: String?
+    /// PEM public key file for `jwt:` keys.
+    var jwtPublicKeyFile: String?
+    /// Rate-limit rules, sorted by name (`SIDECAR_LIMIT_<NAME>`).
+    var rules: [RateLimitRule]
+    /// Which rate-limit response headers are sent (`SIDECAR_RATELIMIT_HEADERS`).
+    var rateLimitHeaders: RateLimitHeaderMode
+    /// Path patterns used as the `route` metric label (`SIDECAR_METRICS_ROUTES`).
+    var metricsRoutes: [PathPattern]
+    /// Time a client has to send complete request headers (`SIDECAR_HEADER_TIMEOUT`).
+    var headerTimeout: Duration
+    /// Time an idle keep-alive connection stays open (`SIDECAR_IDLE_TIMEOUT`).
+    var idleTimeout: Duration
+    /// Time the upstream has to start its response (`SIDECAR_UPSTREAM_TIMEOUT`).
+    var upstreamTimeout: Duration
+    /// Largest request head accepted (`SIDECAR_MAX_HEADER_BYTES`).
+    var maxHeaderBytes: Int
+    /// Largest request body accepted; `nil` for no limit (`SIDECAR_MAX_BODY_BYTES`).
+    var maxBodyBytes: Int?
+    /// Largest number of open client connections (`SIDECAR_MAX_CONNECTIONS`).
+    var maxConnections: Int
+    /// Concurrent HTTP/2 streams per connection (`SIDECAR_H2_MAX_STREAMS`).
+    var h2MaxStreams: Int
+    /// Drain time after SIGTERM (`SIDECAR_SHUTDOWN_GRACE`).
+    var shutdownGrace: Duration
+    /// Event loop threads (`SIDECAR_EVENT_LOOPS`).
+    var eventLoops: Int
+    /// Log level (`SIDECAR_LOG_LEVEL`).
+    var logLevel: Logger.Level
+    /// Access log format (`SIDECAR_ACCESS_LOG`).
+    var accessLog: AccessLogFormat
+}
+
+/// A `host:port` to listen on; `host` is an IP literal or a name, IPv6 without brackets.
+struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    var host: String
+    var port: Int
+
+    var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// Where the gateway listens.
+enum UpstreamAddress: Sendable, Hashable, CustomStringConvertible {
+    /// `http://host:port`; `host` is what the upstream sees as its authority.
+    case tcp(host: String, port: Int)
+    /// `unix:/path.sock`.
+    case unix(path: String)
+
+    var description: String {
+        switch self {
+        case .tcp(let host, let port): host.contains(":") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)"
+        case .unix(let path): "unix:\(path)"
+        }
+    }
+}
+
+/// Certificate, key and optional client CA for TLS termination.
+struct TLSFiles: Sendable, Hashable {
+    var certificateFile: String
+    var keyFile: String
+    var clientCAFile: String?
+}
+
+/// A parsed `redis://` or `rediss://` URL.
+struct RedisURL: Sendable, Hashable, CustomStringConvertible {
+    var useTLS: Bool
+    var host: String
+    var port: Int
+    var username: String?
+    var password: String?
+    var database: Int
+
+    /// The URL with the password redacted.
+    var description: String {
+        var auth = ""
+        if let username { auth = username }
+        if password != nil { auth += ":<redacted>" }
+        if !auth.isEmpty { auth += "@" }
+        let hostPart = host.contains(":") ? "[\(host)]" : host
+        return "\(useTLS ? "rediss" : "redis")://\(auth)\(hostPart):\(port)/\(database)"
+    }
+}
+
+/// `SIDECAR_REDIS_FAILURE_MODE`.
+enum RedisFailureMode: String, Sendable, Hashable, CaseIterable {
+    case local, open, closed
+}
+
+/// `SIDECAR_RATELIMIT_HEADERS`.
+enum RateLimitHeaderMode: String, Sendable, Hashable, CaseIterable {
+    case draft, legacy, both, off
+}
+
+/// `SIDECAR_ACCESS_LOG`.
+enum AccessLogFormat: String, Sendable, Hashable, CaseIterable {
+    case off, json
+}
