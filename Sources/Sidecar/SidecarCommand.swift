@@ -1,8 +1,79 @@
 import ArgumentParser
+import Foundation
+import Limiter
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
 
 @main
 struct SidecarCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "sidecar")
+    static let configuration = CommandConfiguration(
+        commandName: "sidecar",
+        abstract: "A rate-limiting, TLS-terminating reverse proxy beside an HTTP API gateway.",
+        discussion: "Configured with SIDECAR_* environment variables; see the README.",
+        version: SidecarVersion.current,
+        subcommands: [Serve.self, Check.self],
+        defaultSubcommand: Serve.self
+    )
+}
 
-    func run() async throws {}
+/// Exit status for a bad configuration (EX_CONFIG).
+let exitConfigurationError: Int32 = 78
+
+/// Loads the configuration from the process environment, or prints every problem and exits 78.
+func loadConfigurationOrExit() throws -> SidecarConfiguration {
+    do {
+        return try SidecarConfiguration.load(environment: ProcessInfo.processInfo.environment)
+    } catch {
+        var standardError = FileHandle.standardError
+        print("sidecar: invalid configuration:", to: &standardError)
+        for problem in error.problems { print("  \(problem)", to: &standardError) }
+        throw ExitCode(exitConfigurationError)
+    }
+}
+
+extension SidecarCommand {
+    /// Runs the proxy until SIGTERM or SIGINT, then drains.
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run the proxy (the default).")
+
+        func run() async throws {
+            let configuration = try loadConfigurationOrExit()
+            let level = configuration.logLevel
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+            let logger = Logger(label: "sidecar")
+            let service = SidecarService(configuration: configuration, logger: logger)
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: [.init(service: service)],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
+            )
+            try await group.run()
+        }
+    }
+
+    /// Validates the environment and prints the effective configuration.
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate SIDECAR_* variables and print the effective configuration."
+        )
+
+        func run() async throws {
+            let configuration = try loadConfigurationOrExit()
+            for line in configuration.effectiveLines() { print(line) }
+        }
+    }
+}
+
+extension FileHandle: @retroactive TextOutputStream {
+    public func write(_ string: String) {
+        write(Data(string.utf8))
+    }
 }

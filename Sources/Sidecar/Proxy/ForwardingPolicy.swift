@@ -1,0 +1,240 @@
+import Limiter
+import NIOHTTP1
+
+/// How a client's request head becomes the upstream's, and the upstream's response head the client's.
+///
+/// Hop-by-hop headers (RFC 9110 §7.6.1) and those named in `Connection` are removed both ways.
+/// `X-Forwarded-For` gains the peer; existing entries are kept only when the peer is a trusted proxy.
+struct ForwardingPolicy: Sendable {
+    /// Networks whose forwarding headers are believed.
+    var trustedProxies: TrustedProxies
+    /// `http` or `https`, as the client reached the sidecar.
+    var scheme: String
+
+    /// What the proxy learned while rewriting a request head.
+    struct ForwardedRequest {
+        /// The head to send upstream.
+        var head: HTTPRequestHead
+        /// The `X-Request-ID` sent upstream and echoed to the client.
+        var requestID: String
+        /// The client's address after the trusted-proxy walk.
+        var clientAddress: String?
+        /// The request's host without port, lower-cased.
+        var host: String?
+        /// Whether the client asked for `100 Continue` before sending its body.
+        var expectsContinue: Bool
+        /// Whether the client wants the connection kept open after the response.
+        var keepAlive: Bool
+        /// Whether a body follows the head.
+        var hasBody: Bool
+        /// The declared body length, if any.
+        var contentLength: Int?
+    }
+
+    /// Rewrites `head` for the upstream. `peer` is the client's IP address as text.
+    func forwardRequest(_ head: HTTPRequestHead, peer: String?, requestIDGenerator: () -> String) -> ForwardedRequest {
+        var connectionTokens: [Substring] = []
+        var forwardedFor: [String] = []
+        var requestID: String?
+        var hostHeader: String?
+        var forwardedProto: String?
+        var forwardedHost: String?
+        var expectsContinue = false
+        var isChunked = false
+        var contentLength: Int?
+        var wantsClose = false
+        var wantsKeepAlive = false
+
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(head.headers.count + 4)
+        for (name, value) in head.headers {
+            switch HeaderName(name) {
+            case .connection:
+                for token in value.split(separator: ",") {
+                    let token = token.trimmingSpaces()
+                    if token.caseInsensitiveEquals("close") {
+                        wantsClose = true
+                    } else if token.caseInsensitiveEquals("keep-alive") {
+                        wantsKeepAlive = true
+                    } else if !token.isEmpty {
+                        connectionTokens.append(token)
+                    }
+                }
+            case .transferEncoding:
+                isChunked = true
+            case .hopByHop:
+                break
+            case .expect:
+                if value.utf8.count == 12, Substring(value).caseInsensitiveEquals("100-continue") {
+                    expectsContinue = true
+                } else {
+                    headers.add(name: name, value: value)
+                }
+            case .xForwardedFor:
+                forwardedFor.append(value)
+            case .xForwardedProto:
+                forwardedProto = forwardedProto ?? value
+            case .xForwardedHost:
+                forwardedHost = forwardedHost ?? value
+            case .xRequestID:
+                if requestID == nil, Self.isAcceptableRequestID(value) { requestID = value }
+            case .host:
+                hostHeader = hostHeader ?? value
+                headers.add(name: name, value: value)
+            case .contentLength:
+                contentLength = Int(value)
+                headers.add(name: name, value: value)
+            case .other:
+                headers.add(name: name, value: value)
+            }
+        }
+        if !connectionTokens.isEmpty {
+            for token in connectionTokens { headers.remove(name: String(token)) }
+        }
+
+        let peerTrusted = peer.map { trustedProxies.isTrusted($0) } ?? false
+        let clientAddress: String?
+        if let peer {
+            if peerTrusted, !forwardedFor.isEmpty {
+                clientAddress = trustedProxies.clientAddress(peer: peer, forwardedFor: forwardedFor)
+                headers.add(name: "X-Forwarded-For", value: forwardedFor.joined(separator: ", ") + ", " + peer)
+            } else {
+                clientAddress = peer
+                headers.add(name: "X-Forwarded-For", value: peer)
+            }
+        } else {
+            clientAddress = nil
+        }
+        headers.add(name: "X-Forwarded-Proto", value: peerTrusted ? (forwardedProto ?? scheme) : scheme)
+        if let host = peerTrusted ? (forwardedHost ?? hostHeader) : hostHeader {
+            headers.add(name: "X-Forwarded-Host", value: host)
+        }
+        let id = requestID ?? requestIDGenerator()
+        headers.add(name: "X-Request-ID", value: id)
+        if isChunked {
+            headers.remove(name: "content-length")
+            headers.add(name: "Transfer-Encoding", value: "chunked")
+            contentLength = nil
+        }
+
+        var forwarded = head
+        forwarded.headers = headers
+        forwarded.version = .http1_1
+        let keepAlive = head.version.major == 1 && head.version.minor == 0 ? wantsKeepAlive : !wantsClose
+        return ForwardedRequest(
+            head: forwarded,
+            requestID: id,
+            clientAddress: clientAddress,
+            host: hostHeader.map(Self.hostWithoutPort),
+            expectsContinue: expectsContinue,
+            keepAlive: keepAlive,
+            hasBody: isChunked || (contentLength ?? 0) > 0,
+            contentLength: contentLength
+        )
+    }
+
+    /// Rewrites the upstream's response head for the client.
+    ///
+    /// Returns whether the upstream connection may be reused after this response.
+    func forwardResponse(_ head: inout HTTPResponseHead, requestID: String, keepClientAlive: Bool) -> Bool {
+        var upstreamKeepAlive = head.version.major == 1 && head.version.minor >= 1
+        var connectionTokens: [Substring] = []
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(head.headers.count + 2)
+        for (name, value) in head.headers {
+            switch HeaderName(name) {
+            case .connection:
+                for token in value.split(separator: ",") {
+                    let token = token.trimmingSpaces()
+                    if token.caseInsensitiveEquals("close") {
+                        upstreamKeepAlive = false
+                    } else if token.caseInsensitiveEquals("keep-alive") {
+                        if head.version.minor == 0 { upstreamKeepAlive = true }
+                    } else if !token.isEmpty {
+                        connectionTokens.append(token)
+                    }
+                }
+            case .hopByHop, .transferEncoding, .xRequestID:
+                break
+            default:
+                headers.add(name: name, value: value)
+            }
+        }
+        for token in connectionTokens { headers.remove(name: String(token)) }
+        headers.add(name: "X-Request-ID", value: requestID)
+        if !keepClientAlive { headers.add(name: "Connection", value: "close") }
+        head.headers = headers
+        head.version = .http1_1
+        return upstreamKeepAlive
+    }
+
+    /// Whether a client's `X-Request-ID` is short visible ASCII, safe to pass on and log.
+    static func isAcceptableRequestID(_ value: String) -> Bool {
+        let bytes = value.utf8
+        return !bytes.isEmpty && bytes.count <= 200 && bytes.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") }
+    }
+
+    /// `host[:port]` or `[v6]:port` without the port, lower-cased.
+    static func hostWithoutPort(_ host: String) -> String {
+        var text = Substring(host)
+        if text.first == "[" {
+            if let end = text.firstIndex(of: "]") { text = text[text.index(after: text.startIndex)..<end] }
+        } else if let colon = text.lastIndex(of: ":"), text.firstIndex(of: ":") == colon {
+            text = text[..<colon]
+        }
+        return text.lowercased()
+    }
+}
+
+/// The header names the forwarding policy treats specially, classified without allocating.
+enum HeaderName {
+    case connection, transferEncoding, hopByHop, expect, xForwardedFor, xForwardedProto, xForwardedHost
+    case xRequestID, host, contentLength, other
+
+    init(_ name: String) {
+        var name = name
+        self = name.withUTF8 { bytes in
+            switch bytes.count {
+            case 2 where bytes.equalsIgnoringCase("te"): .hopByHop
+            case 4 where bytes.equalsIgnoringCase("host"): .host
+            case 6 where bytes.equalsIgnoringCase("expect"): .expect
+            case 7 where bytes.equalsIgnoringCase("upgrade"): .hopByHop
+            case 7 where bytes.equalsIgnoringCase("trailer"): .hopByHop
+            case 10 where bytes.equalsIgnoringCase("connection"): .connection
+            case 10 where bytes.equalsIgnoringCase("keep-alive"): .hopByHop
+            case 12 where bytes.equalsIgnoringCase("x-request-id"): .xRequestID
+            case 14 where bytes.equalsIgnoringCase("content-length"): .contentLength
+            case 15 where bytes.equalsIgnoringCase("x-forwarded-for"): .xForwardedFor
+            case 16 where bytes.equalsIgnoringCase("proxy-connection"): .hopByHop
+            case 16 where bytes.equalsIgnoringCase("x-forwarded-host"): .xForwardedHost
+            case 17 where bytes.equalsIgnoringCase("transfer-encoding"): .transferEncoding
+            case 17 where bytes.equalsIgnoringCase("x-forwarded-proto"): .xForwardedProto
+            default: .other
+            }
+        }
+    }
+}
+
+extension UnsafeBufferPointer<UInt8> {
+    /// Compares with a lower-case ASCII literal, ignoring the case of `self`.
+    @inline(__always)
+    func equalsIgnoringCase(_ lowercase: StaticString) -> Bool {
+        guard count == lowercase.utf8CodeUnitCount else { return false }
+        let other = lowercase.utf8Start
+        for index in 0..<count {
+            var byte = self[index]
+            if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { byte |= 0x20 }
+            if byte != other[index] { return false }
+        }
+        return true
+    }
+}
+
+extension Substring {
+    func caseInsensitiveEquals(_ lowercase: String) -> Bool {
+        guard utf8.count == lowercase.utf8.count else { return false }
+        return zip(utf8, lowercase.utf8).allSatisfy { a, b in
+            (a >= UInt8(ascii: "A") && a <= UInt8(ascii: "Z") ? a | 0x20 : a) == b
+        }
+    }
+}

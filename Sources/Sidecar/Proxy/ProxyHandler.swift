@@ -1,0 +1,500 @@
+import Limiter
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Forwards a client connection's requests to the upstream, one exchange at a time, streaming
+/// bodies both ways. Decisions are ``ProxyStateMachine``'s; this handler carries them out.
+final class ProxyHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// What every connection of a listener shares.
+    struct Settings: Sendable {
+        var forwarding: ForwardingPolicy
+        var rateLimitHeaders: RateLimitResponseHeaders
+        var maxBodyBytes: Int?
+        var headerTimeout: TimeAmount
+        var idleTimeout: TimeAmount
+        var upstreamTimeout: TimeAmount
+        var accessLog: AccessLog?
+    }
+
+    /// The request being served.
+    private struct Current {
+        var forwarded: ForwardingPolicy.ForwardedRequest
+        var method: HTTPMethod
+        var uri: String
+        var start: NIODeadline
+        var policy: RateLimitPolicyState?
+    }
+
+    /// Which deadline the connection's timer watches.
+    private enum DeadlineKind { case idle, upstream }
+
+    private let settings: Settings
+    private let pool: UpstreamPool
+    private let limiter: any RateLimiter
+    private let logger: Logger
+
+    private var state = ProxyStateMachine()
+    private var context: ChannelHandlerContext?
+    private var peer: String?
+    private var current: Current?
+    private var upstream: UpstreamConnection?
+
+    private var clientReadPending = false
+    private var upstreamWritable = true
+    private var inClientReadBurst = false
+    private var upstreamNeedsFlush = false
+
+    private var deadline: NIODeadline?
+    private var deadlineKind = DeadlineKind.idle
+    private var deadlineTask: Scheduled<Void>?
+    private var deadlineTaskFireTime: NIODeadline?
+
+    init(settings: Settings, pool: UpstreamPool, limiter: any RateLimiter, logger: Logger) {
+        self.settings = settings
+        self.pool = pool
+        self.limiter = limiter
+        self.logger = logger
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        peer = context.channel.remoteAddress?.ipAddress
+        if context.channel.isActive { armDeadline(.idle, in: settings.headerTimeout) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cancelDeadline()
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        peer = context.channel.remoteAddress?.ipAddress
+        armDeadline(.idle, in: settings.headerTimeout)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        cancelDeadline()
+        if state.clientClosed() == .abortUpstream, let upstream {
+            self.upstream = nil
+            upstream.abort()
+        }
+        context.fireChannelInactive()
+    }
+
+    /// Raw bytes arrived (see ``ClientBytesTap``).
+    func clientBytesArrived() {
+        if state.clientBytesArrived() == .startHeadDeadline {
+            armDeadline(.idle, in: settings.headerTimeout)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        inClientReadBurst = true
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            receiveHead(head, context: context)
+        case .body(let body):
+            receiveBody(body, context: context)
+        case .end:
+            receiveEnd(context: context)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        inClientReadBurst = false
+        flushUpstreamIfNeeded()
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            upstream?.resumeReads()
+        } else {
+            upstream?.holdReads()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if state.holdsClientReads || !upstreamWritable {
+            clientReadPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            if state.quiesce() == .close { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let response: LocalResponse
+        if let parserError = error as? HTTPParserError {
+            response = parserError == .headerOverflow ? .headersTooLarge : .badRequest
+        } else {
+            response = .badRequest
+        }
+        if let upstream {
+            self.upstream = nil
+            upstream.abort()
+        }
+        switch state.state {
+        case .idle, .deciding, .connecting, .discardingBody:
+            logger.debug("closing connection after a malformed request", metadata: ["error": "\(error)"])
+            writeLocalResponse(response, close: true, context: context)
+        case .forwarding(let exchange) where exchange.response == .notStarted:
+            writeLocalResponse(response, close: true, context: context)
+        default:
+            context.close(promise: nil)
+        }
+        _ = state.clientClosed()
+    }
+
+    // MARK: Request
+
+    private func receiveHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let forwarded = settings.forwarding.forwardRequest(head, peer: peer, requestIDGenerator: RequestID.generate)
+        current = Current(forwarded: forwarded, method: head.method, uri: head.uri, start: .now(), policy: nil)
+        cancelDeadline()
+        let action = state.requestHead(
+            keepAlive: forwarded.keepAlive,
+            hasBody: forwarded.hasBody,
+            contentLength: forwarded.contentLength,
+            expectsContinue: forwarded.expectsContinue,
+            maxBodyBytes: settings.maxBodyBytes
+        )
+        switch action {
+        case .checkLimits:
+            checkLimits(head: head, forwarded: forwarded, context: context)
+        case .respond(let response, let close):
+            writeLocalResponse(response, close: close, context: context)
+        }
+    }
+
+    private func checkLimits(head: HTTPRequestHead, forwarded: ForwardingPolicy.ForwardedRequest, context: ChannelHandlerContext) {
+        let request = ProxiedRequest(head: head, clientAddress: forwarded.clientAddress, host: forwarded.host)
+        switch limiter.check(request, on: context.eventLoop) {
+        case .unlimited:
+            limiterDecided(nil, context: context)
+        case .decided(let decision):
+            limiterDecided(decision, context: context)
+        case .pending(let future):
+            future.assumeIsolated().whenComplete { result in
+                switch result {
+                case .success(let decision):
+                    self.limiterDecided(decision, context: context)
+                case .failure:
+                    self.limiterDecided(RateLimitDecision(verdict: .unavailable, policy: nil), context: context)
+                }
+            }
+        }
+    }
+
+    private func limiterDecided(_ decision: RateLimitDecision?, context: ChannelHandlerContext) {
+        current?.policy = decision?.policy
+        var denial: LocalResponse?
+        switch decision?.verdict {
+        case .limited:
+            denial = decision?.policy.map(settings.rateLimitHeaders.denial) ?? .serviceUnavailable
+        case .unavailable:
+            denial = .serviceUnavailable
+        case .allowed, .none:
+            denial = nil
+        }
+        switch state.limiterDecided(denial: denial) {
+        case .none:
+            break
+        case .leaseUpstream:
+            leaseUpstream(context: context)
+        case .respond(let response, let close):
+            writeLocalResponse(response, close: close, context: context)
+        }
+    }
+
+    private func leaseUpstream(context: ChannelHandlerContext) {
+        switch pool.lease() {
+        case .ready(let connection):
+            attach(connection, reused: true, context: context)
+        case .connecting(let future):
+            future.assumeIsolated().whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    do {
+                        let connection = try UpstreamPool.connection(on: channel)
+                        self.attach(connection, reused: false, context: context)
+                    } catch {
+                        channel.close(promise: nil)
+                        self.failUpstream(.connectionFailed, context: context)
+                    }
+                case .failure(let error):
+                    self.logger.warning("upstream connection failed", metadata: ["error": "\(error)"])
+                    self.failUpstream(.connectionFailed, context: context)
+                }
+            }
+        }
+    }
+
+    private func attach(_ connection: UpstreamConnection, reused: Bool, context: ChannelHandlerContext) {
+        guard let current, case .sendRequest(let buffered, let sendEnd, let sendContinue) = state.upstreamAttached(reused: reused)
+        else {
+            pool.release(connection, reusable: true)
+            return
+        }
+        upstream = connection
+        connection.delegate = self
+        upstreamWritable = connection.isWritable
+        if context.channel.isWritable { connection.resumeReads() } else { connection.holdReads() }
+        if sendContinue {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+        }
+        connection.write(.head(current.forwarded.head))
+        for part in buffered { connection.write(.body(.byteBuffer(part))) }
+        if sendEnd { connection.write(.end(nil)) }
+        connection.flush()
+        armDeadline(.upstream, in: settings.upstreamTimeout)
+        resumeClientReadsIfPossible()
+    }
+
+    private func receiveBody(_ body: ByteBuffer, context: ChannelHandlerContext) {
+        switch state.requestBodyPart(body) {
+        case .none, .buffered:
+            break
+        case .forward(let part):
+            upstream?.write(.body(.byteBuffer(part)))
+            markUpstreamWritten()
+        case .respond(let response, let close, let abortUpstream):
+            if abortUpstream { abortUpstreamConnection() }
+            writeLocalResponse(response, close: close, context: context)
+        case .abort:
+            abortUpstreamConnection()
+            context.close(promise: nil)
+        }
+    }
+
+    private func receiveEnd(context: ChannelHandlerContext) {
+        switch state.requestEnd() {
+        case .none:
+            break
+        case .forwardEnd:
+            upstream?.write(.end(nil))
+            markUpstreamWritten()
+        case .exchangeComplete(let closeClient):
+            if closeClient {
+                context.close(promise: nil)
+            } else {
+                armDeadline(.idle, in: settings.idleTimeout)
+            }
+        }
+    }
+
+    // MARK: Upstream failures
+
+    private func failUpstream(_ failure: ProxyStateMachine.UpstreamFailure, context: ChannelHandlerContext) {
+        switch state.upstreamFailed(failure) {
+        case .none:
+            break
+        case .retry:
+            leaseUpstream(context: context)
+        case .respond(let response, let close):
+            writeLocalResponse(response, close: close, context: context)
+        case .closeClient:
+            context.close(promise: nil)
+        }
+    }
+
+    private func abortUpstreamConnection() {
+        guard let upstream else { return }
+        self.upstream = nil
+        upstreamWritable = true
+        upstream.abort()
+    }
+
+    // MARK: Writing
+
+    private func writeLocalResponse(_ response: LocalResponse, close: Bool, context: ChannelHandlerContext) {
+        cancelDeadline()
+        let body = response.body(allocator: context.channel.allocator)
+        let head = response.head(bodyLength: body.readableBytes, requestID: current?.forwarded.requestID, close: close)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        if close {
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        } else {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            if case .idle = state.state { armDeadline(.idle, in: settings.idleTimeout) }
+        }
+        logAccess(status: response.status, source: "sidecar")
+        resumeClientReadsIfPossible()
+    }
+
+    private func markUpstreamWritten() {
+        if inClientReadBurst {
+            upstreamNeedsFlush = true
+        } else {
+            upstream?.flush()
+        }
+    }
+
+    private func flushUpstreamIfNeeded() {
+        if upstreamNeedsFlush {
+            upstreamNeedsFlush = false
+            upstream?.flush()
+        }
+    }
+
+    private func resumeClientReadsIfPossible() {
+        guard clientReadPending, !state.holdsClientReads, upstreamWritable, let context else { return }
+        clientReadPending = false
+        context.read()
+    }
+
+    private func logAccess(status: HTTPResponseStatus, source: String) {
+        guard let accessLog = settings.accessLog, let current else { return }
+        let path = current.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? current.uri
+        accessLog.record(
+            AccessLog.Entry(
+                method: current.method.rawValue,
+                path: path,
+                status: Int(status.code),
+                durationSeconds: Double((NIODeadline.now() - current.start).nanoseconds) / 1e9,
+                requestID: current.forwarded.requestID,
+                client: current.forwarded.clientAddress,
+                source: source,
+                timeUnixSeconds: Double(wallClockNanoseconds()) / 1e9
+            )
+        )
+    }
+
+    // MARK: Deadlines
+
+    private func armDeadline(_ kind: DeadlineKind, in amount: TimeAmount) {
+        guard let context else { return }
+        let when = NIODeadline.now() + amount
+        deadline = when
+        deadlineKind = kind
+        if let fireTime = deadlineTaskFireTime, fireTime <= when { return }
+        deadlineTask?.cancel()
+        deadlineTaskFireTime = when
+        deadlineTask = context.eventLoop.assumeIsolated().scheduleTask(deadline: when) {
+            self.deadlineTaskFired()
+        }
+    }
+
+    private func cancelDeadline() {
+        deadline = nil
+    }
+
+    private func deadlineTaskFired() {
+        deadlineTask = nil
+        deadlineTaskFireTime = nil
+        guard let deadline, let context else { return }
+        if deadline > .now() {
+            let kind = deadlineKind
+            armDeadline(kind, in: deadline - .now())
+            return
+        }
+        self.deadline = nil
+        switch deadlineKind {
+        case .idle:
+            switch state.idleDeadlinePassed() {
+            case .none: break
+            case .close: context.close(promise: nil)
+            case .respondAndClose(let response): writeLocalResponse(response, close: true, context: context)
+            }
+        case .upstream:
+            abortUpstreamConnection()
+            failUpstream(.timedOut, context: context)
+        }
+    }
+}
+
+// MARK: - Upstream events
+
+extension ProxyHandler: UpstreamConnectionDelegate {
+    func upstreamResponseHead(_ head: HTTPResponseHead) {
+        guard let context, let current else { return }
+        guard case .forward(let keepAlive) = state.responseHead(isInformational: head.status.code < 200) else { return }
+        if head.status.code < 200 { return }
+        cancelDeadline()
+        var head = head
+        _ = settings.forwarding.forwardResponse(&head, requestID: current.forwarded.requestID, keepClientAlive: keepAlive)
+        if let policy = current.policy { settings.rateLimitHeaders.add(policy, to: &head.headers) }
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        logAccess(status: head.status, source: "upstream")
+    }
+
+    func upstreamResponseBody(_ body: ByteBuffer) {
+        guard let context else { return }
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        if !context.channel.isWritable { upstream?.holdReads() }
+    }
+
+    func upstreamResponseEnd(reusable: Bool) {
+        guard let context, let connection = upstream else { return }
+        upstream = nil
+        upstreamWritable = true
+        switch state.responseEnd(upstreamReusable: reusable) {
+        case .none:
+            pool.release(connection, reusable: false)
+        case .finish(let reuseUpstream, let closeClient):
+            pool.release(connection, reusable: reuseUpstream)
+            if closeClient {
+                context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                    context.close(promise: nil)
+                }
+            } else {
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                armDeadline(.idle, in: settings.idleTimeout)
+                resumeClientReadsIfPossible()
+            }
+        }
+    }
+
+    func upstreamReadComplete() {
+        context?.flush()
+    }
+
+    func upstreamFailed() {
+        guard let context else { return }
+        upstream = nil
+        upstreamWritable = true
+        failUpstream(.connectionFailed, context: context)
+    }
+
+    func upstreamWritabilityChanged(isWritable: Bool) {
+        upstreamWritable = isWritable
+        if isWritable { resumeClientReadsIfPossible() }
+    }
+}
+
+/// A request as the rate limiter sees it.
+struct ProxiedRequest: RateLimitRequest {
+    var head: HTTPRequestHead
+    var clientAddress: String?
+    var host: String?
+
+    var method: String { head.method.rawValue }
+
+    var path: Substring {
+        let uri = Substring(head.uri)
+        return uri.firstIndex(of: "?").map { uri[..<$0] } ?? uri
+    }
+
+    func firstHeader(named name: String) -> String? {
+        head.headers.first(name: name)
+    }
+}

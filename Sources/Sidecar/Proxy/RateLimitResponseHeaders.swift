@@ -1,0 +1,44 @@
+import Limiter
+import NIOHTTP1
+
+/// Rate-limit fields on responses, per `SIDECAR_RATELIMIT_HEADERS`.
+///
+/// `draft` follows draft-ietf-httpapi-ratelimit-headers-11: `RateLimit-Policy: "<rule>";q=<count>;w=<seconds>`
+/// and `RateLimit: "<rule>";r=<remaining>;t=<seconds until full>`; `legacy` sends `X-RateLimit-*`.
+struct RateLimitResponseHeaders: Sendable {
+    var mode: RateLimitHeaderMode
+
+    /// Adds the fields describing `policy` to `headers`.
+    func add(_ policy: RateLimitPolicyState, to headers: inout HTTPHeaders) {
+        let reset = Self.wholeSecondsRoundedUp(policy.resetMicroseconds)
+        if mode == .draft || mode == .both {
+            headers.add(name: "RateLimit-Policy", value: "\"\(policy.rule)\";q=\(policy.quota);w=\(policy.windowSeconds)")
+            headers.add(name: "RateLimit", value: "\"\(policy.rule)\";r=\(policy.remaining);t=\(reset)")
+        }
+        if mode == .legacy || mode == .both {
+            headers.add(name: "X-RateLimit-Limit", value: String(policy.quota))
+            headers.add(name: "X-RateLimit-Remaining", value: String(policy.remaining))
+            headers.add(name: "X-RateLimit-Reset", value: String(reset))
+        }
+    }
+
+    /// The 429 answer for a denial.
+    func denial(_ policy: RateLimitPolicyState) -> LocalResponse {
+        let retryAfter = max(1, Self.wholeSecondsRoundedUp(policy.retryAfterMicroseconds))
+        var fields = HTTPHeaders()
+        add(policy, to: &fields)
+        var headers: [(String, String)] = [("Retry-After", String(retryAfter))]
+        headers.append(contentsOf: fields.map { ($0.name, $0.value) })
+        return LocalResponse(
+            status: .tooManyRequests,
+            detail: "Rate limit \"\(policy.rule)\" exceeded; retry after \(retryAfter) s.",
+            headers: headers,
+            extraMembers: [("rule", LocalResponse.jsonString(policy.rule)), ("retry_after", String(retryAfter))]
+        )
+    }
+
+    /// Microseconds as whole seconds, rounded up.
+    static func wholeSecondsRoundedUp(_ microseconds: Int64) -> Int64 {
+        microseconds <= 0 ? 0 : (microseconds + 999_999) / 1_000_000
+    }
+}

@@ -1,0 +1,207 @@
+import Limiter
+import Logging
+import NIOCore
+import NIOExtras
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// The public listener: accepts clients and gives each connection a ``ProxyHandler``.
+final class ProxyServer: Sendable {
+    /// The address the listener is bound to (with the real port when configured as 0).
+    let localAddress: SocketAddress
+
+    private let channel: any Channel
+    private let quiescing: ServerQuiescingHelper
+    private let pools: UpstreamPools
+    private let connections: ConnectionCounter
+    private let logger: Logger
+
+    private init(
+        channel: any Channel,
+        quiescing: ServerQuiescingHelper,
+        pools: UpstreamPools,
+        connections: ConnectionCounter,
+        logger: Logger
+    ) throws {
+        self.channel = channel
+        self.quiescing = quiescing
+        self.pools = pools
+        self.connections = connections
+        self.logger = logger
+        guard let localAddress = channel.localAddress else { throw ChannelError.unknownLocalAddress }
+        self.localAddress = localAddress
+    }
+
+    /// Number of client connections open now.
+    var activeConnections: Int { connections.count }
+
+    /// Binds the listener of `configuration` on `group`.
+    static func start(
+        configuration: SidecarConfiguration,
+        group: MultiThreadedEventLoopGroup,
+        limiter: any RateLimiter,
+        logger: Logger
+    ) async throws -> ProxyServer {
+        let quiescing = ServerQuiescingHelper(group: group)
+        let pools = UpstreamPools(group: group, address: configuration.upstream)
+        let connections = ConnectionCounter(limit: configuration.maxConnections)
+        let settings = ProxyHandler.Settings(
+            forwarding: ForwardingPolicy(
+                trustedProxies: TrustedProxies(configuration.trustedProxies),
+                scheme: configuration.tls == nil ? "http" : "https"
+            ),
+            rateLimitHeaders: RateLimitResponseHeaders(mode: configuration.rateLimitHeaders),
+            maxBodyBytes: configuration.maxBodyBytes,
+            headerTimeout: TimeAmount(configuration.headerTimeout),
+            idleTimeout: TimeAmount(configuration.idleTimeout),
+            upstreamTimeout: TimeAmount(configuration.upstreamTimeout),
+            accessLog: configuration.accessLog == .json ? AccessLog() : nil
+        )
+        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+        decoderLimits.maxHeaderListSize = configuration.maxHeaderBytes
+        decoderLimits.maxHeaderFieldSize = configuration.maxHeaderBytes
+        let limits = decoderLimits
+
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        quiescing.makeServerChannelHandler(channel: channel)
+                    )
+                }
+            }
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                guard connections.open() else {
+                    logger.warning("refusing a connection: SIDECAR_MAX_CONNECTIONS reached")
+                    return channel.close()
+                }
+                channel.closeFuture.whenComplete { _ in connections.close() }
+                return channel.eventLoop.makeCompletedFuture {
+                    let proxy = ProxyHandler(
+                        settings: settings,
+                        pool: pools.pool(for: channel.eventLoop),
+                        limiter: limiter,
+                        logger: logger
+                    )
+                    let sync = channel.pipeline.syncOperations
+                    try sync.configureHTTPServerPipeline(
+                        withPipeliningAssistance: true,
+                        withErrorHandling: false,
+                        withEncoderConfiguration: .init(),
+                        withDecoderLimitConfiguration: limits
+                    )
+                    try sync.addHandler(ClientBytesTap(proxy: proxy), position: .first)
+                    try sync.addHandler(proxy)
+                }
+            }
+
+        let address = configuration.listen
+        let channel = try await bootstrap.bind(host: address.host, port: address.port).get()
+        let server = try ProxyServer(
+            channel: channel,
+            quiescing: quiescing,
+            pools: pools,
+            connections: connections,
+            logger: logger
+        )
+        logger.info(
+            "listening",
+            metadata: ["address": "\(server.localAddress)", "upstream": "\(configuration.upstream)"]
+        )
+        return server
+    }
+
+    /// Stops accepting, lets exchanges in flight finish within `grace`, then closes what is left.
+    func drain(grace: Duration) async {
+        logger.info("draining", metadata: ["connections": "\(connections.count)", "grace": "\(grace)"])
+        let done = channel.eventLoop.makePromise(of: Void.self)
+        quiescing.initiateShutdown(promise: done)
+        let finished = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                (try? await done.futureResult.get()) != nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: grace)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        if !finished {
+            logger.warning("grace period over; closing remaining connections", metadata: ["connections": "\(connections.count)"])
+        }
+        pools.closeAll()
+    }
+}
+
+/// One ``UpstreamPool`` per event loop, each created on and used from its own loop only.
+final class UpstreamPools: Sendable {
+    private let boxes: [ObjectIdentifier: (loop: any EventLoop, box: NIOLoopBoundBox<UpstreamPool?>)]
+    private let address: UpstreamAddress
+
+    init(group: MultiThreadedEventLoopGroup, address: UpstreamAddress) {
+        var boxes: [ObjectIdentifier: (loop: any EventLoop, box: NIOLoopBoundBox<UpstreamPool?>)] = [:]
+        for loop in group.makeIterator() {
+            boxes[ObjectIdentifier(loop)] = (loop, NIOLoopBoundBox.makeEmptyBox(valueType: UpstreamPool.self, eventLoop: loop))
+        }
+        self.boxes = boxes
+        self.address = address
+    }
+
+    /// The pool of `eventLoop`; call on that loop.
+    func pool(for eventLoop: any EventLoop) -> UpstreamPool {
+        guard let box = boxes[ObjectIdentifier(eventLoop)]?.box else {
+            preconditionFailure("event loop \(eventLoop) is not of the server's group")
+        }
+        if let pool = box.value { return pool }
+        let pool = UpstreamPool(eventLoop: eventLoop, address: address)
+        box.value = pool
+        return pool
+    }
+
+    /// Closes the idle connections of every pool.
+    func closeAll() {
+        for (loop, box) in boxes.values {
+            loop.execute { box.value?.close() }
+        }
+    }
+}
+
+/// Counts open client connections against `SIDECAR_MAX_CONNECTIONS`.
+final class ConnectionCounter: Sendable {
+    private let limit: Int
+    private let open_ = Atomic<Int>(0)
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    var count: Int { open_.load(ordering: .relaxed) }
+
+    /// Counts a new connection; `false` (and not counted) when at the limit.
+    func open() -> Bool {
+        let now = open_.wrappingAdd(1, ordering: .relaxed).newValue
+        if now > limit {
+            open_.wrappingSubtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func close() {
+        open_.wrappingSubtract(1, ordering: .relaxed)
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,168 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// A real HTTP/1.1 server on an ephemeral loopback port, standing in for the gateway.
+///
+/// Routes: `/hello`, `/echo` (streams the body back), `/bytes/<n>` (n bytes, streamed with
+/// backpressure), `/sink` (counts the body), `/headers` (the request head as text), `/slow/<ms>`,
+/// `/status/<code>`, `/close` (closes without answering), `/chunked`, `/reset-mid` (half a body, then close).
+final class TestUpstream: Sendable {
+    let port: Int
+    private let channel: any Channel
+    private let counter: Counter
+
+    /// Connections accepted so far.
+    var connections: Int { counter.value.load(ordering: .relaxed) }
+
+    private init(port: Int, channel: any Channel, counter: Counter) {
+        self.port = port
+        self.channel = channel
+        self.counter = counter
+    }
+
+    static func start(group: any EventLoopGroup) async throws -> TestUpstream {
+        let counter = Counter()
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                counter.value.add(1, ordering: .relaxed)
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(TestUpstreamHandler())
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return TestUpstream(port: channel.localAddress!.port!, channel: channel, counter: counter)
+    }
+
+    func stop() async throws {
+        try await channel.close()
+    }
+
+    final class Counter: Sendable {
+        let value = Atomic<Int>(0)
+    }
+}
+
+private final class TestUpstreamHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private var route = ""
+    private var received = 0
+    private var echoing = false
+    private var keepAlive = true
+    private var remainingToSend = 0
+    private var sending = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            route = head.uri
+            received = 0
+            keepAlive = head.isKeepAlive
+            if route == "/echo" {
+                echoing = true
+                var headers = HTTPHeaders([("transfer-encoding", "chunked")])
+                if let type = head.headers.first(name: "content-type") { headers.add(name: "content-type", value: type) }
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            } else if route == "/headers" {
+                var text = "\(head.method.rawValue) \(head.uri)\n"
+                for (name, value) in head.headers { text += "\(name.lowercased()): \(value)\n" }
+                respond(context: context, status: .ok, body: text)
+                route = "done"
+            }
+        case .body(let body):
+            received += body.readableBytes
+            if echoing {
+                context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            }
+        case .end:
+            if echoing {
+                echoing = false
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                return
+            }
+            handle(context: context)
+        }
+    }
+
+    private func handle(context: ChannelHandlerContext) {
+        let parts = route.split(separator: "/").map(String.init)
+        switch parts.first {
+        case "done":
+            break
+        case "hello":
+            respond(context: context, status: .ok, body: "hello from upstream\n")
+        case "sink":
+            respond(context: context, status: .ok, body: "received \(received)\n")
+        case "bytes":
+            remainingToSend = Int(parts.dropFirst().first ?? "0") ?? 0
+            let head = HTTPResponseHead(
+                version: .http1_1,
+                status: .ok,
+                headers: ["content-length": String(remainingToSend)]
+            )
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            sending = true
+            sendMore(context: context)
+        case "slow":
+            let milliseconds = Int64(parts.dropFirst().first ?? "0") ?? 0
+            let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+            let boundSelf = NIOLoopBound(self, eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: .milliseconds(milliseconds)) {
+                boundSelf.value.respond(context: boundContext.value, status: .ok, body: "slow \(milliseconds)\n")
+            }
+        case "status":
+            let code = Int(parts.dropFirst().first ?? "200") ?? 200
+            respond(context: context, status: HTTPResponseStatus(statusCode: code), body: "")
+        case "close":
+            context.close(promise: nil)
+        case "reset-mid":
+            let head = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["content-length": "100"])
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: String(repeating: "x", count: 50))))))
+                .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        case "chunked":
+            let head = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["transfer-encoding": "chunked"])
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            for piece in ["one,", "two,", "three"] {
+                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: piece)))), promise: nil)
+            }
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        default:
+            respond(context: context, status: .notFound, body: "no route \(route)\n")
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if sending && context.channel.isWritable { sendMore(context: context) }
+    }
+
+    private func sendMore(context: ChannelHandlerContext) {
+        let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 64 * 1024)
+        while remainingToSend > 0 && context.channel.isWritable {
+            let size = min(remainingToSend, chunk.readableBytes)
+            remainingToSend -= size
+            context.write(wrapOutboundOut(.body(.byteBuffer(chunk.getSlice(at: 0, length: size)!))), promise: nil)
+        }
+        if remainingToSend == 0 {
+            sending = false
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        } else {
+            context.flush()
+        }
+    }
+
+    private func respond(context: ChannelHandlerContext, status: HTTPResponseStatus, body: String) {
+        var headers = HTTPHeaders([("content-length", String(body.utf8.count)), ("content-type", "text/plain")])
+        if !keepAlive { headers.add(name: "connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        if !body.isEmpty {
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+}
