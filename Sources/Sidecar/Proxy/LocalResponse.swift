@@ -51,6 +51,18 @@ struct LocalResponse: Sendable, Equatable {
         return HTTPResponseHead(version: .http1_1, status: status, headers: headers)
     }
 
+    /// The whole response as HTTP/1.1 bytes, for writing below the HTTP codec; always closes.
+    func serialized(allocator: ByteBufferAllocator) -> ByteBuffer {
+        let body = body(allocator: allocator)
+        let head = head(bodyLength: body.readableBytes, requestID: nil, close: true)
+        var bytes = allocator.buffer(capacity: body.readableBytes + 256)
+        bytes.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
+        for (name, value) in head.headers { bytes.writeString("\(name): \(value)\r\n") }
+        bytes.writeString("\r\n")
+        bytes.writeImmutableBuffer(body)
+        return bytes
+    }
+
     /// `string` as a JSON string literal.
     static func jsonString(_ string: String) -> String {
         var out = "\""

@@ -40,6 +40,9 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     private var state = ProxyStateMachine()
     private var context: ChannelHandlerContext?
+    /// Writes below the HTTP codec; set when the pipeline is built.
+    weak var tap: ClientBytesTap?
+    private var isClosing = false
     private var peer: String?
     private var current: Current?
     private var upstream: UpstreamConnection?
@@ -140,26 +143,28 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let response: LocalResponse
-        if let parserError = error as? HTTPParserError {
-            response = parserError == .headerOverflow ? .headersTooLarge : .badRequest
-        } else {
-            response = .badRequest
-        }
-        if let upstream {
-            self.upstream = nil
-            upstream.abort()
-        }
-        switch state.state {
-        case .idle, .deciding, .connecting, .discardingBody:
-            logger.debug("closing connection after a malformed request", metadata: ["error": "\(error)"])
-            writeLocalResponse(response, close: true, context: context)
-        case .forwarding(let exchange) where exchange.response == .notStarted:
-            writeLocalResponse(response, close: true, context: context)
-        default:
+        guard !isClosing else { return }
+        abortUpstreamConnection()
+        guard let parserError = error as? HTTPParserError else {
+            logger.debug("closing connection", metadata: ["error": "\(error)"])
+            isClosing = true
+            _ = state.clientClosed()
             context.close(promise: nil)
+            return
+        }
+        let canRespond: Bool
+        switch state.state {
+        case .idle, .deciding, .connecting, .discardingBody: canRespond = true
+        case .forwarding(let exchange): canRespond = exchange.response == .notStarted
+        case .closed: canRespond = false
         }
         _ = state.clientClosed()
+        if canRespond {
+            writeLocalResponse(parserError == .headerOverflow ? .headersTooLarge : .badRequest, close: true, context: context)
+        } else {
+            isClosing = true
+            context.close(promise: nil)
+        }
     }
 
     // MARK: Request
@@ -330,16 +335,35 @@ final class ProxyHandler: ChannelDuplexHandler {
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         if close {
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-                context.close(promise: nil)
-            }
+            closeAfterWriting(context.writeAndFlush(wrapOutboundOut(.end(nil))), context: context)
         } else {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             if case .idle = state.state { armDeadline(.idle, in: settings.idleTimeout) }
         }
         logAccess(status: response.status, source: "sidecar")
+        if case .idle = state.state { current = nil }
         resumeClientReadsIfPossible()
     }
+
+    /// Closes once `written` completes: the write side first, so that a client still sending reads
+    /// the response instead of a reset, then the whole connection after a short linger.
+    private func closeAfterWriting(_ written: EventLoopFuture<Void>, context: ChannelHandlerContext) {
+        isClosing = true
+        written.assumeIsolated().whenComplete { _ in
+            context.close(mode: .output).assumeIsolated().whenComplete { result in
+                if case .failure = result {
+                    context.close(promise: nil)
+                    return
+                }
+                context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTime) {
+                    context.close(promise: nil)
+                }
+            }
+        }
+    }
+
+    /// How long a closing connection keeps reading (and dropping) what the client still sends.
+    static let lingerTime = TimeAmount.seconds(2)
 
     private func markUpstreamWritten() {
         if inClientReadBurst {
@@ -413,7 +437,13 @@ final class ProxyHandler: ChannelDuplexHandler {
             switch state.idleDeadlinePassed() {
             case .none: break
             case .close: context.close(promise: nil)
-            case .respondAndClose(let response): writeLocalResponse(response, close: true, context: context)
+            case .respondAndClose(let response):
+                // No request head was read, so the HTTP codec has no exchange to answer: write below it.
+                if let written = tap?.writeRaw(response.serialized(allocator: context.channel.allocator)) {
+                    closeAfterWriting(written, context: context)
+                } else {
+                    context.close(promise: nil)
+                }
             }
         case .upstream:
             abortUpstreamConnection()
@@ -452,10 +482,9 @@ extension ProxyHandler: UpstreamConnectionDelegate {
             pool.release(connection, reusable: false)
         case .finish(let reuseUpstream, let closeClient):
             pool.release(connection, reusable: reuseUpstream)
+            current = nil
             if closeClient {
-                context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-                    context.close(promise: nil)
-                }
+                closeAfterWriting(context.writeAndFlush(wrapOutboundOut(.end(nil))), context: context)
             } else {
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
                 armDeadline(.idle, in: settings.idleTimeout)

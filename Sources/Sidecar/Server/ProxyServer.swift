@@ -95,7 +95,9 @@ final class ProxyServer: Sendable {
                         withEncoderConfiguration: .init(),
                         withDecoderLimitConfiguration: limits
                     )
-                    try sync.addHandler(ClientBytesTap(proxy: proxy), position: .first)
+                    let tap = ClientBytesTap(proxy: proxy)
+                    proxy.tap = tap
+                    try sync.addHandler(tap, position: .first)
                     try sync.addHandler(proxy)
                 }
             }
@@ -136,7 +138,7 @@ final class ProxyServer: Sendable {
         if !finished {
             logger.warning("grace period over; closing remaining connections", metadata: ["connections": "\(connections.count)"])
         }
-        pools.closeAll()
+        await pools.closeAll()
     }
 }
 
@@ -166,9 +168,9 @@ final class UpstreamPools: Sendable {
     }
 
     /// Closes the idle connections of every pool.
-    func closeAll() {
+    func closeAll() async {
         for (loop, box) in boxes.values {
-            loop.execute { box.value?.close() }
+            try? await loop.submit { box.value?.close() }.get()
         }
     }
 }

@@ -22,9 +22,9 @@ final class TestUpstream: Sendable {
         self.counter = counter
     }
 
-    static func start(group: any EventLoopGroup) async throws -> TestUpstream {
+    static func start(group: any EventLoopGroup, unixSocketPath: String? = nil) async throws -> TestUpstream {
         let counter = Counter()
-        let channel = try await ServerBootstrap(group: group)
+        let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 counter.value.add(1, ordering: .relaxed)
@@ -33,8 +33,13 @@ final class TestUpstream: Sendable {
                     try channel.pipeline.syncOperations.addHandler(TestUpstreamHandler())
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
-        return TestUpstream(port: channel.localAddress!.port!, channel: channel, counter: counter)
+        let channel: any Channel
+        if let unixSocketPath {
+            channel = try await bootstrap.bind(unixDomainSocketPath: unixSocketPath, cleanupExistingSocketFile: true).get()
+        } else {
+            channel = try await bootstrap.bind(host: "127.0.0.1", port: 0).get()
+        }
+        return TestUpstream(port: channel.localAddress?.port ?? 0, channel: channel, counter: counter)
     }
 
     func stop() async throws {

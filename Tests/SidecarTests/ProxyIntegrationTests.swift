@@ -1,0 +1,276 @@
+import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Testing
+
+@testable import Sidecar
+
+@Suite("Proxy against a real upstream")
+struct ProxyIntegrationTests {
+    @Test func forwardsGetAndGeneratesRequestID() async throws {
+        try await SidecarHarness.with { harness in
+            let response = try await harness.send("/hello")
+            #expect(response.status == 200)
+            #expect(String(buffer: response.body) == "hello from upstream\n")
+            let id = try #require(response.headers.first(name: "x-request-id"))
+            #expect(id.count == 32 && id.allSatisfy(\.isHexDigit))
+        }
+    }
+
+    @Test func keepsClientRequestIDBothWays() async throws {
+        try await SidecarHarness.with { harness in
+            let response = try await harness.send("/headers", headers: [("X-Request-ID", "abc-123")])
+            #expect(response.headers.first(name: "x-request-id") == "abc-123")
+            #expect(String(buffer: response.body).contains("x-request-id: abc-123\n"))
+        }
+    }
+
+    @Test func rewritesForwardingHeaders() async throws {
+        try await SidecarHarness.with { harness in
+            let response = try await harness.send(
+                "/headers",
+                headers: [
+                    ("Connection", "keep-alive, X-Secret-Hop"), ("X-Secret-Hop", "1"), ("Keep-Alive", "timeout=5"),
+                    ("TE", "trailers"), ("Proxy-Connection", "keep-alive"), ("X-Forwarded-For", "6.6.6.6"),
+                    ("X-Forwarded-Proto", "https"), ("X-Kept", "yes"),
+                ]
+            )
+            let seen = String(buffer: response.body)
+            #expect(seen.contains("x-kept: yes\n"))
+            #expect(!seen.contains("x-secret-hop"))
+            #expect(!seen.contains("keep-alive: "))
+            #expect(!seen.contains("te: "))
+            #expect(!seen.contains("proxy-connection"))
+            // The peer is not a trusted proxy: its forwarding headers are replaced, not believed.
+            #expect(seen.contains("x-forwarded-for: 127.0.0.1\n"))
+            #expect(!seen.contains("6.6.6.6"))
+            #expect(seen.contains("x-forwarded-proto: http\n"))
+            #expect(seen.contains("x-forwarded-host: 127.0.0.1:\(harness.port)\n"))
+        }
+    }
+
+    @Test func streamsLargeBodiesBothWays() async throws {
+        try await SidecarHarness.with { harness in
+            let size = 3 * 1024 * 1024 + 17
+            var payload = ByteBuffer()
+            for index in 0..<size { payload.writeInteger(UInt8(truncatingIfNeeded: index &* 31)) }
+            let echoed = try await harness.send("/echo", method: .POST, body: .bytes(payload))
+            #expect(echoed.status == 200)
+            #expect(echoed.body == payload)
+
+            let download = try await harness.send("/bytes/\(size)")
+            #expect(download.status == 200)
+            #expect(download.body.readableBytes == size)
+        }
+    }
+
+    @Test func streamsChunkedRequestAndResponse() async throws {
+        try await SidecarHarness.with { harness in
+            let pieces = (0..<64).map { _ in ByteBuffer(repeating: UInt8(ascii: "a"), count: 32 * 1024) }
+            let body = HTTPClientRequest.Body.stream(AsyncStreamOfBuffers(pieces), length: .unknown)
+            let sunk = try await harness.send("/sink", method: .POST, body: body)
+            #expect(String(buffer: sunk.body) == "received \(64 * 32 * 1024)\n")
+
+            let chunked = try await harness.send("/chunked")
+            #expect(String(buffer: chunked.body) == "one,two,three")
+        }
+    }
+
+    @Test func headAndNoContentHaveNoBody() async throws {
+        try await SidecarHarness.with { harness in
+            let head = try await harness.send("/hello", method: .HEAD)
+            #expect(head.status == 200)
+            #expect(head.headers.first(name: "content-length") == "20")
+            #expect(head.body.readableBytes == 0)
+            let noContent = try await harness.send("/status/204")
+            #expect(noContent.status == 204)
+            #expect(noContent.body.readableBytes == 0)
+            let notModified = try await harness.send("/status/304")
+            #expect(notModified.status == 304)
+        }
+    }
+
+    @Test func reusesUpstreamConnections() async throws {
+        try await SidecarHarness.with { harness in
+            for _ in 0..<25 {
+                let response = try await harness.send("/hello")
+                #expect(response.status == 200)
+            }
+            #expect(harness.upstream.connections == 1)
+        }
+    }
+
+    @Test func answers502WhenUpstreamRefuses() async throws {
+        let closedPort = try await freePort()
+        try await SidecarHarness.with(upstreamAddress: { _ in .tcp(host: "127.0.0.1", port: closedPort) }) { harness in
+            let response = try await harness.send("/hello")
+            #expect(response.status == 502)
+            #expect(response.headers.first(name: "content-type") == "application/problem+json")
+            #expect(String(buffer: response.body).contains("\"status\":502"))
+        }
+    }
+
+    @Test func answers502WhenUpstreamClosesBeforeAnswering() async throws {
+        try await SidecarHarness.with { harness in
+            let response = try await harness.send("/close")
+            #expect(response.status == 502)
+            // The sidecar still serves the next request.
+            #expect(try await harness.send("/hello").status == 200)
+        }
+    }
+
+    @Test func answers504AfterUpstreamTimeout() async throws {
+        try await SidecarHarness.with(configure: { $0.upstreamTimeout = .milliseconds(200) }) { harness in
+            let response = try await harness.send("/slow/3000")
+            #expect(response.status == 504)
+            #expect(try await harness.send("/slow/10").status == 200)
+        }
+    }
+
+    @Test func closesClientWhenUpstreamResetsMidResponse() async throws {
+        try await SidecarHarness.with { harness in
+            let received = try await harness.raw("GET /reset-mid HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(received.hasPrefix("HTTP/1.1 200 OK"))
+            let body = received.components(separatedBy: "\r\n\r\n").dropFirst().joined()
+            // Content-Length promised 100 bytes; the client sees 50 and a closed connection.
+            #expect(body.count == 50)
+        }
+    }
+
+    @Test func answers408WhenHeadersDoNotArrive() async throws {
+        try await SidecarHarness.with(configure: { $0.headerTimeout = .milliseconds(200) }) { harness in
+            let received = try await harness.raw("GET /hello HTTP/1.1\r\nHost: x\r\n")
+            #expect(received.hasPrefix("HTTP/1.1 408 Request Timeout"))
+        }
+    }
+
+    @Test func closesIdleKeepAliveConnectionQuietly() async throws {
+        try await SidecarHarness.with(configure: { $0.idleTimeout = .milliseconds(200) }) { harness in
+            let received = try await harness.raw("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(received.hasPrefix("HTTP/1.1 200 OK"))
+            #expect(received.hasSuffix("hello from upstream\n"))
+        }
+    }
+
+    @Test func answers431ForOversizedHeaders() async throws {
+        try await SidecarHarness.with(configure: { $0.maxHeaderBytes = 1024 }) { harness in
+            let big = String(repeating: "a", count: 2048)
+            let received = try await harness.raw("GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: \(big)\r\n\r\n")
+            #expect(received.hasPrefix("HTTP/1.1 431 Request Header Fields Too Large"))
+        }
+    }
+
+    @Test func answers413ForOversizedBodies() async throws {
+        try await SidecarHarness.with(configure: { $0.maxBodyBytes = 1000 }) { harness in
+            let declared = try await harness.raw("POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n")
+            #expect(declared.hasPrefix("HTTP/1.1 413 Payload Too Large"))
+
+            let chunk = String(repeating: "b", count: 600)
+            let chunked = try await harness.raw(
+                "POST /sink HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + "258\r\n\(chunk)\r\n258\r\n\(chunk)\r\n0\r\n\r\n"
+            )
+            #expect(chunked.hasPrefix("HTTP/1.1 413 Payload Too Large"))
+
+            let fits = try await harness.send("/sink", method: .POST, body: .bytes(ByteBuffer(string: "small")))
+            #expect(fits.status == 200)
+        }
+    }
+
+    @Test(
+        arguments: [
+            "POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+            "POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+            "POST /sink HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+            "GET /hello HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n  b\r\n\r\n",
+        ]
+    )
+    func answers400AndClosesForAmbiguousFraming(request: String) async throws {
+        try await SidecarHarness.with { harness in
+            let received = try await harness.raw(request)
+            #expect(received.hasPrefix("HTTP/1.1 400 Bad Request"))
+            #expect(received.lowercased().contains("connection: close"))
+        }
+    }
+
+    @Test func answersPipelinedRequestsInOrder() async throws {
+        try await SidecarHarness.with { harness in
+            let received = try await harness.raw(
+                "GET /slow/100 HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+                    + "GET /status/204 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            let slow = try #require(received.range(of: "slow 100"))
+            let hello = try #require(received.range(of: "hello from upstream"))
+            let noContent = try #require(received.range(of: "HTTP/1.1 204"))
+            #expect(slow.lowerBound < hello.lowerBound && hello.lowerBound < noContent.lowerBound)
+        }
+    }
+
+    @Test func sendsContinueBeforeTheBody() async throws {
+        try await SidecarHarness.with { harness in
+            let received = try await RawConnection.exchange(
+                port: harness.port,
+                group: harness.group,
+                send: [
+                    "POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+                    "hello",
+                ],
+                pause: .milliseconds(100)
+            )
+            #expect(received.hasPrefix("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK"))
+            #expect(received.hasSuffix("received 5\n"))
+        }
+    }
+
+    @Test func forwardsOverUnixSocket() async throws {
+        let path = "/tmp/sidecar-test-\(UInt32.random(in: 0...UInt32.max)).sock"
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let unixUpstream = try await TestUpstream.start(group: group, unixSocketPath: path)
+        try await SidecarHarness.with(upstreamAddress: { _ in .unix(path: path) }) { harness in
+            let response = try await harness.send("/hello")
+            #expect(response.status == 200)
+            #expect(String(buffer: response.body) == "hello from upstream\n")
+        }
+        try await unixUpstream.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func drainLetsInFlightRequestsFinish() async throws {
+        try await SidecarHarness.with { harness in
+            async let slow = harness.send("/slow/500")
+            try await Task.sleep(for: .milliseconds(100))
+            await harness.server.drain(grace: .seconds(5))
+            let response = try await slow
+            #expect(response.status == 200)
+            #expect(String(buffer: response.body) == "slow 500\n")
+            await #expect(throws: (any Error).self) {
+                _ = try await RawConnection.exchange(port: harness.port, group: harness.group, send: ["GET / HTTP/1.1\r\n\r\n"])
+            }
+        }
+    }
+}
+
+/// A loopback port nothing listens on.
+func freePort() async throws -> Int {
+    let group = MultiThreadedEventLoopGroup.singleton
+    let channel = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
+    let port = channel.localAddress!.port!
+    try await channel.close()
+    return port
+}
+
+/// An async sequence over fixed buffers, for streaming request bodies.
+struct AsyncStreamOfBuffers: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let buffers: [ByteBuffer]
+
+    init(_ buffers: [ByteBuffer]) { self.buffers = buffers }
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var remaining: ArraySlice<ByteBuffer>
+        mutating func next() async -> ByteBuffer? { remaining.popFirst() }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(remaining: buffers[...]) }
+}
