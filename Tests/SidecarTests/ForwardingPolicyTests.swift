@@ -1,0 +1,101 @@
+import Limiter
+import NIOHTTP1
+import Testing
+
+@testable import Sidecar
+
+@Suite("ForwardingPolicy")
+struct ForwardingPolicyTests {
+    let policy = ForwardingPolicy(trustedProxies: TrustedProxies([]), scheme: "https")
+
+    private func forward(_ headers: [(String, String)], version: HTTPVersion = .http1_1, peer: String? = "10.1.2.3")
+        -> ForwardingPolicy.ForwardedRequest
+    {
+        let head = HTTPRequestHead(version: version, method: .POST, uri: "/jobs?x=1", headers: HTTPHeaders(headers))
+        return policy.forwardRequest(head, peer: peer, requestIDGenerator: { "generated" })
+    }
+
+    @Test func removesHopByHopAndConnectionNamedHeaders() {
+        let forwarded = forward([
+            ("Host", "api.example:8443"), ("Connection", "close, X-Drop"), ("X-Drop", "1"), ("Keep-Alive", "5"),
+            ("Upgrade", "h2c"), ("TE", "trailers"), ("Trailer", "X-T"), ("Proxy-Connection", "x"), ("X-Keep", "1"),
+        ])
+        let names = Set(forwarded.head.headers.map { $0.name.lowercased() })
+        #expect(names.isDisjoint(with: ["connection", "x-drop", "keep-alive", "upgrade", "te", "trailer", "proxy-connection"]))
+        #expect(forwarded.head.headers["x-keep"] == ["1"])
+        #expect(!forwarded.keepAlive)
+        #expect(forwarded.host == "api.example")
+    }
+
+    @Test func setsForwardingHeadersFromThePeer() {
+        let forwarded = forward([("Host", "api.example"), ("X-Forwarded-For", "1.1.1.1"), ("X-Forwarded-Proto", "http")])
+        #expect(forwarded.head.headers["x-forwarded-for"] == ["10.1.2.3"])
+        #expect(forwarded.head.headers["x-forwarded-proto"] == ["https"])
+        #expect(forwarded.head.headers["x-forwarded-host"] == ["api.example"])
+        #expect(forwarded.head.headers["x-request-id"] == ["generated"])
+        #expect(forwarded.clientAddress == "10.1.2.3")
+    }
+
+    @Test func normalisesChunkedFramingAndExpect() {
+        let forwarded = forward([("Transfer-Encoding", "chunked"), ("Expect", "100-continue")])
+        #expect(forwarded.head.headers["transfer-encoding"] == ["chunked"])
+        #expect(forwarded.head.headers["expect"].isEmpty)
+        #expect(forwarded.expectsContinue)
+        #expect(forwarded.hasBody)
+    }
+
+    @Test func http10KeepsAliveOnlyWhenAsked() {
+        #expect(!forward([], version: .http1_0).keepAlive)
+        #expect(forward([("Connection", "keep-alive")], version: .http1_0).keepAlive)
+        #expect(forward([]).keepAlive)
+    }
+
+    @Test func rejectsUnsafeRequestIDs() {
+        #expect(forward([("X-Request-ID", "ok-1")]).requestID == "ok-1")
+        #expect(forward([("X-Request-ID", "has space")]).requestID == "generated")
+        #expect(forward([("X-Request-ID", String(repeating: "a", count: 201))]).requestID == "generated")
+    }
+
+    @Test func responseLosesHopByHopAndGainsRequestID() {
+        var head = HTTPResponseHead(
+            version: .http1_1,
+            status: .ok,
+            headers: HTTPHeaders([("Connection", "X-Up"), ("X-Up", "1"), ("Transfer-Encoding", "chunked"), ("X-Request-ID", "up")])
+        )
+        let reusable = policy.forwardResponse(&head, requestID: "mine", keepClientAlive: false)
+        #expect(reusable)
+        #expect(head.headers["x-up"].isEmpty)
+        #expect(head.headers["transfer-encoding"].isEmpty)
+        #expect(head.headers["x-request-id"] == ["mine"])
+        #expect(head.headers["connection"] == ["close"])
+    }
+
+    @Test func upstreamCloseMakesItsConnectionNotReusable() {
+        var head = HTTPResponseHead(version: .http1_1, status: .ok, headers: HTTPHeaders([("Connection", "close")]))
+        #expect(!policy.forwardResponse(&head, requestID: "id", keepClientAlive: true))
+    }
+
+    @Test func rateLimitHeadersFollowTheDraftAndLegacyForms() {
+        let state = RateLimitPolicyState(
+            rule: "per_user",
+            quota: 100,
+            windowSeconds: 60,
+            remaining: 7,
+            resetMicroseconds: 2_000_001,
+            retryAfterMicroseconds: 1_500_000
+        )
+        var draft = HTTPHeaders()
+        RateLimitResponseHeaders(mode: .draft).add(state, to: &draft)
+        #expect(draft["ratelimit-policy"] == ["\"per_user\";q=100;w=60"])
+        #expect(draft["ratelimit"] == ["\"per_user\";r=7;t=3"])
+        var legacy = HTTPHeaders()
+        RateLimitResponseHeaders(mode: .legacy).add(state, to: &legacy)
+        #expect(legacy["x-ratelimit-remaining"] == ["7"])
+        #expect(legacy["ratelimit"].isEmpty)
+        let denial = RateLimitResponseHeaders(mode: .both).denial(state)
+        #expect(denial.status == .tooManyRequests)
+        #expect(denial.headers.first?.0 == "Retry-After" && denial.headers.first?.1 == "2")
+        let body = String(buffer: denial.body(allocator: .init()))
+        #expect(body.contains("\"rule\":\"per_user\"") && body.contains("\"retry_after\":2") && body.contains("\"status\":429"))
+    }
+}
