@@ -1,6 +1,8 @@
+import Configuration
 import Limiter
+import NIOCore
 
-/// Every problem found in the environment, one per variable.
+/// Every problem found in the environment, one line each, sorted by variable name.
 struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
     /// One line each: the variable, the value (redacted where secret) and what is expected.
     var problems: [String]
@@ -11,38 +13,229 @@ struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
 extension SidecarConfiguration {
     /// Reads and validates every `SIDECAR_*` variable of `environment`, reporting all problems at once.
     static func load(environment: [String: String]) throws(ConfigurationError) -> SidecarConfiguration {
-        // TODO: replaced by the configuration work.
-        SidecarConfiguration(
-            listen: ListenAddress(host: "0.0.0.0", port: 8080),
-            upstream: .tcp(host: "127.0.0.1", port: 8000),
-            tls: nil,
-            adminListen: ListenAddress(host: "0.0.0.0", port: 9464),
-            redis: nil,
-            redisTimeout: .milliseconds(50),
-            redisFailureMode: .local,
-            replicas: nil,
-            trustedProxies: [],
-            jwtHS256SecretFile: nil,
-            jwtPublicKeyFile: nil,
-            rules: [],
-            rateLimitHeaders: .draft,
-            metricsRoutes: [],
-            headerTimeout: .seconds(10),
-            idleTimeout: .seconds(60),
-            upstreamTimeout: .seconds(60),
-            maxHeaderBytes: 32 * 1024,
-            maxBodyBytes: nil,
-            maxConnections: 10000,
-            h2MaxStreams: 100,
-            shutdownGrace: .seconds(25),
-            eventLoops: 2,
-            logLevel: .info,
-            accessLog: .off
+        var loader = ConfigurationLoader(environment: environment)
+        let configuration = loader.load()
+        guard loader.problems.isEmpty else {
+            let sorted = loader.problems.enumerated().sorted { lhs, rhs in
+                lhs.element.variable == rhs.element.variable
+                    ? lhs.offset < rhs.offset : lhs.element.variable < rhs.element.variable
+            }
+            throw ConfigurationError(problems: sorted.map(\.element.line))
+        }
+        return configuration
+    }
+}
+
+/// One bad value: rendered as `VARIABLE="value": expected ...`.
+struct ConfigurationProblem: Sendable, Hashable {
+    var variable: String
+    /// The value as shown: credentials already redacted.
+    var shownValue: String
+    var message: String
+
+    var line: String {
+        let escaped = shownValue.replacingOccurrences(of: "\\", with: "\\\\")
+            .replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
+        return "\(variable)=\"\(escaped)\": \(message)"
+    }
+}
+
+/// Reads the environment through swift-configuration and collects every problem on the way.
+struct ConfigurationLoader {
+    /// The raw environment, scanned for `SIDECAR_LIMIT_*` and unknown `SIDECAR_*` names.
+    let environment: [String: String]
+    /// Reads the known variables; the Redis URL is marked secret so access reporting redacts it.
+    let reader: ConfigReader
+    private(set) var problems: [ConfigurationProblem] = []
+
+    init(environment: [String: String]) {
+        self.environment = environment
+        let provider = EnvironmentVariablesProvider(
+            environmentVariables: environment,
+            secretsSpecifier: .specific(Set(ConfigurationVariable.allCases.filter(\.isSecret).map(\.rawValue)))
+        )
+        self.reader = ConfigReader(provider: provider)
+    }
+
+    /// The value of `variable`, trimmed; an empty value counts as unset.
+    func raw(_ variable: ConfigurationVariable) -> String? {
+        guard let value = reader.string(forKey: variable.configKey, isSecret: variable.isSecret) else { return nil }
+        let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        return trimmed.isEmpty ? nil : trimmed
+    }
+
+    mutating func report(_ variable: String, value: String, _ message: String) {
+        problems.append(
+            ConfigurationProblem(
+                variable: variable,
+                shownValue: ConfigurationValueParser.redacted(
+                    value,
+                    isSecret: ConfigurationVariable(rawValue: variable)?.isSecret ?? false
+                ),
+                message: message
+            )
         )
     }
 
-    /// The effective configuration as `VARIABLE=value` lines, secrets redacted, for `sidecar check`.
-    func effectiveLines() -> [String] {
-        ["TODO"]
+    /// The parsed value of `variable`, or `nil` when unset or invalid (then a problem is recorded).
+    mutating func optional<Value>(
+        _ variable: ConfigurationVariable,
+        _ parse: (String) throws(ValueProblem) -> Value
+    ) -> Value? {
+        guard let text = raw(variable) else { return nil }
+        do {
+            return try parse(text)
+        } catch {
+            report(variable.rawValue, value: environment[variable.rawValue] ?? text, error.expected)
+            return nil
+        }
+    }
+
+    /// The parsed value of `variable`, or `defaultValue` when unset or invalid.
+    mutating func value<Value>(
+        _ variable: ConfigurationVariable,
+        default defaultValue: Value,
+        _ parse: (String) throws(ValueProblem) -> Value
+    ) -> Value {
+        optional(variable, parse) ?? defaultValue
+    }
+
+    mutating func load() -> SidecarConfiguration {
+        typealias Parse = ConfigurationValueParser
+        reportUnknownVariables()
+
+        let tls = loadTLS()
+        let defaultListen = ListenAddress(host: "0.0.0.0", port: tls == nil && !tlsRequested ? 8080 : 8443)
+        let maxInt32 = Int(Int32.max)
+
+        var configuration = SidecarConfiguration(
+            listen: value(.listen, default: defaultListen, Parse.listenAddress),
+            upstream: value(.upstream, default: .tcp(host: "127.0.0.1", port: 8000), Parse.upstream),
+            tls: tls,
+            adminListen: value(.adminListen, default: ListenAddress(host: "0.0.0.0", port: 9464), Parse.listenAddress),
+            redis: optional(.redisURL, Parse.redisURL),
+            redisTimeout: value(.redisTimeout, default: .milliseconds(50), Parse.duration),
+            redisFailureMode: value(.redisFailureMode, default: .local) { text throws(ValueProblem) in
+                try Parse.choice(text, of: RedisFailureMode.self)
+            },
+            replicas: optional(.replicas) { text throws(ValueProblem) in try Parse.integer(text, in: 1...Int.max) },
+            trustedProxies: value(.trustedProxies, default: [], Parse.networks),
+            jwtHS256SecretFile: optional(.jwtHS256SecretFile, Parse.readableFile),
+            jwtPublicKeyFile: optional(.jwtPublicKeyFile, Parse.readableFile),
+            rules: loadRules(),
+            rateLimitHeaders: value(.rateLimitHeaders, default: .draft) { text throws(ValueProblem) in
+                try Parse.choice(text, of: RateLimitHeaderMode.self)
+            },
+            metricsRoutes: value(.metricsRoutes, default: [], Parse.pathPatterns),
+            headerTimeout: value(.headerTimeout, default: .seconds(10), Parse.duration),
+            idleTimeout: value(.idleTimeout, default: .seconds(60), Parse.duration),
+            upstreamTimeout: value(.upstreamTimeout, default: .seconds(60), Parse.duration),
+            maxHeaderBytes: value(.maxHeaderBytes, default: 32 * 1024) { text throws(ValueProblem) in
+                try Parse.size(text, allowZero: false)
+            },
+            maxBodyBytes: optional(.maxBodyBytes) { text throws(ValueProblem) in try Parse.size(text, allowZero: true) },
+            maxConnections: value(.maxConnections, default: 10_000) { text throws(ValueProblem) in
+                try Parse.integer(text, in: 1...maxInt32)
+            },
+            h2MaxStreams: value(.h2MaxStreams, default: 100) { text throws(ValueProblem) in
+                try Parse.integer(text, in: 1...maxInt32)
+            },
+            shutdownGrace: value(.shutdownGrace, default: .seconds(25), Parse.duration),
+            eventLoops: value(.eventLoops, default: min(max(System.coreCount, 1), 256)) { text throws(ValueProblem) in
+                try Parse.integer(text, in: 1...256)
+            },
+            logLevel: value(.logLevel, default: .info, Parse.logLevel),
+            accessLog: value(.accessLog, default: .off) { text throws(ValueProblem) in
+                try Parse.choice(text, of: AccessLogFormat.self)
+            }
+        )
+        configuration.h2c = value(.h2c, default: false, Parse.onOff)
+        return configuration
+    }
+
+    /// Whether either TLS file variable is set, valid or not: the listener default follows it.
+    var tlsRequested: Bool { raw(.tlsCertFile) != nil || raw(.tlsKeyFile) != nil }
+
+    /// Certificate and key must come together; each file must be readable; a client CA needs both.
+    mutating func loadTLS() -> TLSFiles? {
+        let certificate = raw(.tlsCertFile)
+        let key = raw(.tlsKeyFile)
+        let clientCA = raw(.tlsClientCAFile)
+        let pair = "\(ConfigurationVariable.tlsCertFile.rawValue) and \(ConfigurationVariable.tlsKeyFile.rawValue)"
+        var valid = true
+        switch (certificate, key) {
+        case (let certificate?, nil):
+            report(
+                ConfigurationVariable.tlsCertFile.rawValue, value: certificate,
+                "\(ConfigurationVariable.tlsKeyFile.rawValue) must be set too: TLS needs both \(pair), or neither for plain HTTP"
+            )
+            valid = false
+        case (nil, let key?):
+            report(
+                ConfigurationVariable.tlsKeyFile.rawValue, value: key,
+                "\(ConfigurationVariable.tlsCertFile.rawValue) must be set too: TLS needs both \(pair), or neither for plain HTTP"
+            )
+            valid = false
+        default:
+            break
+        }
+        if let clientCA, certificate == nil || key == nil {
+            report(
+                ConfigurationVariable.tlsClientCAFile.rawValue, value: clientCA,
+                "client certificates (mTLS) need TLS: set \(pair) too"
+            )
+            valid = false
+        }
+        let checkedCertificate = optional(.tlsCertFile, ConfigurationValueParser.readableFile)
+        let checkedKey = optional(.tlsKeyFile, ConfigurationValueParser.readableFile)
+        let checkedClientCA = optional(.tlsClientCAFile, ConfigurationValueParser.readableFile)
+        guard valid, let checkedCertificate, let checkedKey, (clientCA == nil) == (checkedClientCA == nil) else {
+            return nil
+        }
+        return TLSFiles(certificateFile: checkedCertificate, keyFile: checkedKey, clientCAFile: checkedClientCA)
+    }
+
+    /// Every `SIDECAR_LIMIT_<NAME>` variable, parsed and sorted by name.
+    mutating func loadRules() -> [RateLimitRule] {
+        var rules: [RateLimitRule] = []
+        for (variable, text) in environment where variable.hasPrefix(ConfigurationVariable.rulePrefix) {
+            let name = variable.dropFirst(ConfigurationVariable.rulePrefix.count).lowercased()
+            guard !name.isEmpty, name.utf8.allSatisfy(Self.isRuleNameCharacter) else {
+                report(
+                    variable, value: text,
+                    "expected a rule name of letters, digits and _ after \(ConfigurationVariable.rulePrefix), as in SIDECAR_LIMIT_PER_USER"
+                )
+                continue
+            }
+            do throws(RuleParseError) {
+                rules.append(try RuleParser.parse(name: name, text))
+            } catch {
+                report(variable, value: text, error.message)
+            }
+        }
+        return rules.sorted { $0.name < $1.name }
+    }
+
+    /// `SIDECAR_*` names that are neither in the table nor rules: most likely typos.
+    mutating func reportUnknownVariables() {
+        let known = Set(ConfigurationVariable.allCases.map(\.rawValue))
+        for (variable, text) in environment
+        where variable.hasPrefix("SIDECAR_") && !known.contains(variable)
+            && !variable.hasPrefix(ConfigurationVariable.rulePrefix)
+        {
+            var message = "unknown variable"
+            if let suggestion = ConfigurationVariable.suggestion(for: variable) {
+                message += "; did you mean \(suggestion)?"
+            } else {
+                message += "; see the configuration reference for the known SIDECAR_* names"
+            }
+            report(variable, value: text, message)
+        }
+    }
+
+    static func isRuleNameCharacter(_ byte: UInt8) -> Bool {
+        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+            || byte == UInt8(ascii: "_")
     }
 }

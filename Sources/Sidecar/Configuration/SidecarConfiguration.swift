@@ -53,6 +53,8 @@ struct SidecarConfiguration: Sendable, Equatable {
     var logLevel: Logger.Level
     /// Access log format (`SIDECAR_ACCESS_LOG`).
     var accessLog: AccessLogFormat
+    /// Whether the plain-HTTP listener also accepts HTTP/2 with prior knowledge (`SIDECAR_H2C`).
+    var h2c: Bool = false
 }
 
 /// A `host:port` to listen on; `host` is an IP literal or a name, IPv6 without brackets.
