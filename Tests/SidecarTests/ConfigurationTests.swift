@@ -175,7 +175,11 @@ private func problems(_ environment: [String: String]) -> [String] {
         #expect(
             configuration.redis
                 == RedisURL(
-                    useTLS: true, host: "redis.internal", port: 6390, username: "user", password: "p@ss:word",
+                    useTLS: true,
+                    host: "redis.internal",
+                    port: 6390,
+                    username: "user",
+                    password: "p@ss:word",
                     database: 2
                 )
         )
@@ -277,7 +281,11 @@ private func problems(_ environment: [String: String]) -> [String] {
     }
 
     @Test func quotesInValuesAreEscaped() {
-        #expect(problems(["SIDECAR_LOG_LEVEL": "\"loud\""]) == [#"SIDECAR_LOG_LEVEL="\"loud\"": expected one of trace, debug, info, notice, warning, error, critical"#])
+        #expect(
+            problems(["SIDECAR_LOG_LEVEL": "\"loud\""]) == [
+                #"SIDECAR_LOG_LEVEL="\"loud\"": expected one of trace, debug, info, notice, warning, error, critical"#
+            ]
+        )
     }
 
     @Test(arguments: [
@@ -308,7 +316,11 @@ private func problems(_ environment: [String: String]) -> [String] {
 
     @Test func secretInAMistypedVariableIsRedacted() {
         let found = problems(["SIDECAR_REDIS_UR": "redis://:hunter2@redis"])
-        #expect(found == [#"SIDECAR_REDIS_UR="redis://:<redacted>@redis": unknown variable; did you mean SIDECAR_REDIS_URL?"#])
+        #expect(
+            found == [
+                #"SIDECAR_REDIS_UR="redis://:<redacted>@redis": unknown variable; did you mean SIDECAR_REDIS_URL?"#
+            ]
+        )
     }
 
     @Test(arguments: [

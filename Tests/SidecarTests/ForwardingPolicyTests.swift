@@ -8,7 +8,11 @@ import Testing
 struct ForwardingPolicyTests {
     let policy = ForwardingPolicy(trustedProxies: TrustedProxies([]), scheme: "https")
 
-    private func forward(_ headers: [(String, String)], version: HTTPVersion = .http1_1, peer: String? = "10.1.2.3")
+    private func forward(
+        _ headers: [(String, String)],
+        version: HTTPVersion = .http1_1,
+        peer: String? = "10.1.2.3"
+    )
         -> ForwardingPolicy.ForwardedRequest
     {
         let head = HTTPRequestHead(version: version, method: .POST, uri: "/jobs?x=1", headers: HTTPHeaders(headers))
@@ -21,14 +25,20 @@ struct ForwardingPolicyTests {
             ("Upgrade", "h2c"), ("TE", "trailers"), ("Trailer", "X-T"), ("Proxy-Connection", "x"), ("X-Keep", "1"),
         ])
         let names = Set(forwarded.head.headers.map { $0.name.lowercased() })
-        #expect(names.isDisjoint(with: ["connection", "x-drop", "keep-alive", "upgrade", "te", "trailer", "proxy-connection"]))
+        #expect(
+            names.isDisjoint(with: [
+                "connection", "x-drop", "keep-alive", "upgrade", "te", "trailer", "proxy-connection",
+            ])
+        )
         #expect(forwarded.head.headers["x-keep"] == ["1"])
         #expect(!forwarded.keepAlive)
         #expect(forwarded.host == "api.example")
     }
 
     @Test func setsForwardingHeadersFromThePeer() {
-        let forwarded = forward([("Host", "api.example"), ("X-Forwarded-For", "1.1.1.1"), ("X-Forwarded-Proto", "http")])
+        let forwarded = forward([
+            ("Host", "api.example"), ("X-Forwarded-For", "1.1.1.1"), ("X-Forwarded-Proto", "http"),
+        ])
         #expect(forwarded.head.headers["x-forwarded-for"] == ["10.1.2.3"])
         #expect(forwarded.head.headers["x-forwarded-proto"] == ["https"])
         #expect(forwarded.head.headers["x-forwarded-host"] == ["api.example"])
@@ -60,7 +70,9 @@ struct ForwardingPolicyTests {
         var head = HTTPResponseHead(
             version: .http1_1,
             status: .ok,
-            headers: HTTPHeaders([("Connection", "X-Up"), ("X-Up", "1"), ("Transfer-Encoding", "chunked"), ("X-Request-ID", "up")])
+            headers: HTTPHeaders([
+                ("Connection", "X-Up"), ("X-Up", "1"), ("Transfer-Encoding", "chunked"), ("X-Request-ID", "up"),
+            ])
         )
         let reusable = policy.forwardResponse(&head, requestID: "mine", keepClientAlive: false)
         #expect(reusable)
@@ -96,6 +108,9 @@ struct ForwardingPolicyTests {
         #expect(denial.status == .tooManyRequests)
         #expect(denial.headers.first?.0 == "Retry-After" && denial.headers.first?.1 == "2")
         let body = String(buffer: denial.body(allocator: .init()))
-        #expect(body.contains("\"rule\":\"per_user\"") && body.contains("\"retry_after\":2") && body.contains("\"status\":429"))
+        #expect(
+            body.contains("\"rule\":\"per_user\"") && body.contains("\"retry_after\":2")
+                && body.contains("\"status\":429")
+        )
     }
 }

@@ -245,7 +245,11 @@ struct ProxyIntegrationTests {
             #expect(response.status == 200)
             #expect(String(buffer: response.body) == "slow 500\n")
             await #expect(throws: (any Error).self) {
-                _ = try await RawConnection.exchange(port: harness.port, group: harness.group, send: ["GET / HTTP/1.1\r\n\r\n"])
+                _ = try await RawConnection.exchange(
+                    port: harness.port,
+                    group: harness.group,
+                    send: ["GET / HTTP/1.1\r\n\r\n"]
+                )
             }
         }
     }

@@ -29,7 +29,9 @@ struct ProxyStateMachineTests {
         #expect(machine.holdsClientReads)
         #expect(machine.requestEnd() == .none)
         #expect(machine.limiterDecided(denial: nil) == .leaseUpstream)
-        #expect(machine.upstreamAttached(reused: false) == .sendRequest(buffered: [], sendEnd: true, sendContinue: false))
+        #expect(
+            machine.upstreamAttached(reused: false) == .sendRequest(buffered: [], sendEnd: true, sendContinue: false)
+        )
         #expect(!machine.holdsClientReads)
         #expect(machine.responseHead(isInformational: false) == .forward(keepAlive: true))
         #expect(machine.responseEnd(upstreamReusable: true) == .finish(reuseUpstream: true, closeClient: false))
@@ -46,14 +48,24 @@ struct ProxyStateMachineTests {
         #expect(machine.limiterDecided(denial: nil) == .leaseUpstream)
         #expect(machine.requestBodyPart(ByteBuffer(string: "def")) == .buffered)
         let action = machine.upstreamAttached(reused: true)
-        #expect(action == .sendRequest(buffered: [ByteBuffer(string: "abc"), ByteBuffer(string: "def")], sendEnd: false, sendContinue: false))
+        #expect(
+            action
+                == .sendRequest(
+                    buffered: [ByteBuffer(string: "abc"), ByteBuffer(string: "def")],
+                    sendEnd: false,
+                    sendContinue: false
+                )
+        )
         #expect(machine.requestBodyPart(ByteBuffer(string: "g")) == .forward(ByteBuffer(string: "g")))
         #expect(machine.requestEnd() == .forwardEnd)
     }
 
     @Test func refusesADeclaredBodyOverTheLimitAndCloses() {
         var machine = ProxyStateMachine()
-        #expect(startRequest(&machine, hasBody: true, contentLength: 11, maxBodyBytes: 10) == .respond(.payloadTooLarge, close: true))
+        #expect(
+            startRequest(&machine, hasBody: true, contentLength: 11, maxBodyBytes: 10)
+                == .respond(.payloadTooLarge, close: true)
+        )
     }
 
     @Test func refusesAStreamedBodyOnceItPassesTheLimit() {
@@ -105,7 +117,9 @@ struct ProxyStateMachineTests {
         var machine = ProxyStateMachine()
         _ = startRequest(&machine, hasBody: true, contentLength: 3, expectsContinue: true)
         _ = machine.limiterDecided(denial: nil)
-        #expect(machine.upstreamAttached(reused: false) == .sendRequest(buffered: [], sendEnd: false, sendContinue: true))
+        #expect(
+            machine.upstreamAttached(reused: false) == .sendRequest(buffered: [], sendEnd: false, sendContinue: true)
+        )
     }
 
     @Test func retriesABodylessRequestOnceWhenAReusedConnectionFails() {

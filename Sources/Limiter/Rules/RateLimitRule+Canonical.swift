@@ -19,7 +19,9 @@ extension RateLimitRule {
 
     /// A period as the grammar writes it: the largest unit of `d`, `h`, `m`, `s` that divides it, `1` left out.
     static func periodText(microseconds: Int64) -> String {
-        let units: [(String, Int64)] = [("d", 86_400_000_000), ("h", 3_600_000_000), ("m", 60_000_000), ("s", 1_000_000)]
+        let units: [(String, Int64)] = [
+            ("d", 86_400_000_000), ("h", 3_600_000_000), ("m", 60_000_000), ("s", 1_000_000),
+        ]
         for (unit, size) in units where microseconds % size == 0 {
             let multiple = microseconds / size
             return multiple == 1 ? unit : "\(multiple)\(unit)"

@@ -134,7 +134,8 @@ struct ConfigurationLoader {
             maxHeaderBytes: value(.maxHeaderBytes, default: 32 * 1024) { text throws(ValueProblem) in
                 try Parse.size(text, allowZero: false)
             },
-            maxBodyBytes: optional(.maxBodyBytes) { text throws(ValueProblem) in try Parse.size(text, allowZero: true) },
+            maxBodyBytes: optional(.maxBodyBytes) { text throws(ValueProblem) in try Parse.size(text, allowZero: true)
+            },
             maxConnections: value(.maxConnections, default: 10_000) { text throws(ValueProblem) in
                 try Parse.integer(text, in: 1...maxInt32)
             },
@@ -167,13 +168,15 @@ struct ConfigurationLoader {
         switch (certificate, key) {
         case (let certificate?, nil):
             report(
-                ConfigurationVariable.tlsCertFile.rawValue, value: certificate,
+                ConfigurationVariable.tlsCertFile.rawValue,
+                value: certificate,
                 "\(ConfigurationVariable.tlsKeyFile.rawValue) must be set too: TLS needs both \(pair), or neither for plain HTTP"
             )
             valid = false
         case (nil, let key?):
             report(
-                ConfigurationVariable.tlsKeyFile.rawValue, value: key,
+                ConfigurationVariable.tlsKeyFile.rawValue,
+                value: key,
                 "\(ConfigurationVariable.tlsCertFile.rawValue) must be set too: TLS needs both \(pair), or neither for plain HTTP"
             )
             valid = false
@@ -182,7 +185,8 @@ struct ConfigurationLoader {
         }
         if let clientCA, certificate == nil || key == nil {
             report(
-                ConfigurationVariable.tlsClientCAFile.rawValue, value: clientCA,
+                ConfigurationVariable.tlsClientCAFile.rawValue,
+                value: clientCA,
                 "client certificates (mTLS) need TLS: set \(pair) too"
             )
             valid = false
@@ -203,7 +207,8 @@ struct ConfigurationLoader {
             let name = variable.dropFirst(ConfigurationVariable.rulePrefix.count).lowercased()
             guard !name.isEmpty, name.utf8.allSatisfy(Self.isRuleNameCharacter) else {
                 report(
-                    variable, value: text,
+                    variable,
+                    value: text,
                     "expected a rule name of letters, digits and _ after \(ConfigurationVariable.rulePrefix), as in SIDECAR_LIMIT_PER_USER"
                 )
                 continue
@@ -235,7 +240,8 @@ struct ConfigurationLoader {
     }
 
     static func isRuleNameCharacter(_ byte: UInt8) -> Bool {
-        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+            || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
             || byte == UInt8(ascii: "_")
     }
 }

@@ -1,3 +1,6 @@
+import Limiter
+import Logging
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -10,8 +13,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Limiter
-import Logging
 
 /// What a value should have looked like; the text after `VARIABLE="value": `.
 struct ValueProblem: Error, Sendable, Hashable {
@@ -368,7 +369,8 @@ enum ConfigurationValueParser {
         var status = stat()
         guard stat(path, &status) == 0 else {
             throw ValueProblem(
-                errno == EACCES ? "expected a readable file: permission denied" : "expected a readable file: no such file"
+                errno == EACCES
+                    ? "expected a readable file: permission denied" : "expected a readable file: no such file"
             )
         }
         guard status.st_mode & S_IFMT != S_IFDIR else {

@@ -50,7 +50,9 @@ extension SidecarConfiguration {
             // Rules sit where the reference table lists them.
             if variable == .jwtPublicKeyFile {
                 for rule in rules {
-                    lines.append("\(ConfigurationVariable.rulePrefix)\(rule.name.uppercased())=\(rule.canonicalDescription)")
+                    lines.append(
+                        "\(ConfigurationVariable.rulePrefix)\(rule.name.uppercased())=\(rule.canonicalDescription)"
+                    )
                 }
             }
         }
@@ -63,7 +65,8 @@ extension SidecarConfiguration {
     static func durationText(_ duration: Duration) -> String {
         let (seconds, attoseconds) = duration.components
         let nanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-        for (unit, size) in [("s", Int64(1_000_000_000)), ("ms", 1_000_000), ("us", 1_000)] where nanoseconds % size == 0 {
+        for (unit, size) in [("s", Int64(1_000_000_000)), ("ms", 1_000_000), ("us", 1_000)]
+        where nanoseconds % size == 0 {
             return "\(nanoseconds / size)\(unit)"
         }
         return "\(nanoseconds)ns"
@@ -71,7 +74,8 @@ extension SidecarConfiguration {
 
     /// A size in the largest of `GiB`, `MiB`, `KiB` that writes it whole, else in bytes.
     static func sizeText(_ bytes: Int) -> String {
-        for (unit, size) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] where bytes > 0 && bytes % size == 0 {
+        for (unit, size) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] where bytes > 0 && bytes % size == 0
+        {
             return "\(bytes / size)\(unit)"
         }
         return String(bytes)

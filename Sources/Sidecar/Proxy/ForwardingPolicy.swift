@@ -171,7 +171,8 @@ struct ForwardingPolicy: Sendable {
     /// Whether a client's `X-Request-ID` is short visible ASCII, safe to pass on and log.
     static func isAcceptableRequestID(_ value: String) -> Bool {
         let bytes = value.utf8
-        return !bytes.isEmpty && bytes.count <= 200 && bytes.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") }
+        return !bytes.isEmpty && bytes.count <= 200
+            && bytes.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") }
     }
 
     /// `host[:port]` or `[v6]:port` without the port, lower-cased.

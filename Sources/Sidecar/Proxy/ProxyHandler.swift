@@ -28,6 +28,8 @@ final class ProxyHandler: ChannelDuplexHandler {
         var uri: String
         var start: NIODeadline
         var policy: RateLimitPolicyState?
+        /// The upstream's status, once its response head arrived.
+        var upstreamStatus: HTTPResponseStatus?
     }
 
     /// Which deadline the connection's timer watches.
@@ -160,7 +162,11 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
         _ = state.clientClosed()
         if canRespond {
-            writeLocalResponse(parserError == .headerOverflow ? .headersTooLarge : .badRequest, close: true, context: context)
+            writeLocalResponse(
+                parserError == .headerOverflow ? .headersTooLarge : .badRequest,
+                close: true,
+                context: context
+            )
         } else {
             isClosing = true
             context.close(promise: nil)
@@ -188,7 +194,11 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
     }
 
-    private func checkLimits(head: HTTPRequestHead, forwarded: ForwardingPolicy.ForwardedRequest, context: ChannelHandlerContext) {
+    private func checkLimits(
+        head: HTTPRequestHead,
+        forwarded: ForwardingPolicy.ForwardedRequest,
+        context: ChannelHandlerContext
+    ) {
         let request = ProxiedRequest(head: head, clientAddress: forwarded.clientAddress, host: forwarded.host)
         switch limiter.check(request, on: context.eventLoop) {
         case .unlimited:
@@ -252,7 +262,8 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     private func attach(_ connection: UpstreamConnection, reused: Bool, context: ChannelHandlerContext) {
-        guard let current, case .sendRequest(let buffered, let sendEnd, let sendContinue) = state.upstreamAttached(reused: reused)
+        guard let current,
+            case .sendRequest(let buffered, let sendEnd, let sendContinue) = state.upstreamAttached(reused: reused)
         else {
             pool.release(connection, reusable: true)
             return
@@ -262,7 +273,10 @@ final class ProxyHandler: ChannelDuplexHandler {
         upstreamWritable = connection.isWritable
         if context.channel.isWritable { connection.resumeReads() } else { connection.holdReads() }
         if sendContinue {
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+            context.writeAndFlush(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))),
+                promise: nil
+            )
         }
         connection.write(.head(current.forwarded.head))
         for part in buffered { connection.write(.body(.byteBuffer(part))) }
@@ -315,6 +329,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         case .respond(let response, let close):
             writeLocalResponse(response, close: close, context: context)
         case .closeClient:
+            if let status = current?.upstreamStatus { logAccess(status: status, source: "upstream-truncated") }
             context.close(promise: nil)
         }
     }
@@ -461,10 +476,14 @@ extension ProxyHandler: UpstreamConnectionDelegate {
         if head.status.code < 200 { return }
         cancelDeadline()
         var head = head
-        _ = settings.forwarding.forwardResponse(&head, requestID: current.forwarded.requestID, keepClientAlive: keepAlive)
+        _ = settings.forwarding.forwardResponse(
+            &head,
+            requestID: current.forwarded.requestID,
+            keepClientAlive: keepAlive
+        )
         if let policy = current.policy { settings.rateLimitHeaders.add(policy, to: &head.headers) }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        logAccess(status: head.status, source: "upstream")
+        self.current?.upstreamStatus = head.status
     }
 
     func upstreamResponseBody(_ body: ByteBuffer) {
@@ -482,6 +501,7 @@ extension ProxyHandler: UpstreamConnectionDelegate {
             pool.release(connection, reusable: false)
         case .finish(let reuseUpstream, let closeClient):
             pool.release(connection, reusable: reuseUpstream)
+            if let status = current?.upstreamStatus { logAccess(status: status, source: "upstream") }
             current = nil
             if closeClient {
                 closeAfterWriting(context.writeAndFlush(wrapOutboundOut(.end(nil))), context: context)

@@ -12,7 +12,10 @@ struct RateLimitResponseHeaders: Sendable {
     func add(_ policy: RateLimitPolicyState, to headers: inout HTTPHeaders) {
         let reset = Self.wholeSecondsRoundedUp(policy.resetMicroseconds)
         if mode == .draft || mode == .both {
-            headers.add(name: "RateLimit-Policy", value: "\"\(policy.rule)\";q=\(policy.quota);w=\(policy.windowSeconds)")
+            headers.add(
+                name: "RateLimit-Policy",
+                value: "\"\(policy.rule)\";q=\(policy.quota);w=\(policy.windowSeconds)"
+            )
             headers.add(name: "RateLimit", value: "\"\(policy.rule)\";r=\(policy.remaining);t=\(reset)")
         }
         if mode == .legacy || mode == .both {

@@ -136,7 +136,10 @@ final class ProxyServer: Sendable {
             return first
         }
         if !finished {
-            logger.warning("grace period over; closing remaining connections", metadata: ["connections": "\(connections.count)"])
+            logger.warning(
+                "grace period over; closing remaining connections",
+                metadata: ["connections": "\(connections.count)"]
+            )
         }
         await pools.closeAll()
     }
@@ -150,7 +153,9 @@ final class UpstreamPools: Sendable {
     init(group: MultiThreadedEventLoopGroup, address: UpstreamAddress) {
         var boxes: [ObjectIdentifier: (loop: any EventLoop, box: NIOLoopBoundBox<UpstreamPool?>)] = [:]
         for loop in group.makeIterator() {
-            boxes[ObjectIdentifier(loop)] = (loop, NIOLoopBoundBox.makeEmptyBox(valueType: UpstreamPool.self, eventLoop: loop))
+            boxes[ObjectIdentifier(loop)] = (
+                loop, NIOLoopBoundBox.makeEmptyBox(valueType: UpstreamPool.self, eventLoop: loop)
+            )
         }
         self.boxes = boxes
         self.address = address

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Limiter
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import Testing
 
@@ -75,8 +76,6 @@ struct SidecarHarness {
         try await RawConnection.exchange(port: port, group: group, send: [bytes], timeout: timeout)
     }
 }
-
-import NIOHTTP1
 
 /// A plain TCP client for requests an HTTP library would refuse to send.
 enum RawConnection {

@@ -35,7 +35,8 @@ final class TestUpstream: Sendable {
             }
         let channel: any Channel
         if let unixSocketPath {
-            channel = try await bootstrap.bind(unixDomainSocketPath: unixSocketPath, cleanupExistingSocketFile: true).get()
+            channel = try await bootstrap.bind(unixDomainSocketPath: unixSocketPath, cleanupExistingSocketFile: true)
+                .get()
         } else {
             channel = try await bootstrap.bind(host: "127.0.0.1", port: 0).get()
         }
@@ -71,8 +72,13 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
             if route == "/echo" {
                 echoing = true
                 var headers = HTTPHeaders([("transfer-encoding", "chunked")])
-                if let type = head.headers.first(name: "content-type") { headers.add(name: "content-type", value: type) }
-                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+                if let type = head.headers.first(name: "content-type") {
+                    headers.add(name: "content-type", value: type)
+                }
+                context.writeAndFlush(
+                    wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))),
+                    promise: nil
+                )
             } else if route == "/headers" {
                 var text = "\(head.method.rawValue) \(head.uri)\n"
                 for (name, value) in head.headers { text += "\(name.lowercased()): \(value)\n" }
@@ -128,8 +134,10 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
         case "reset-mid":
             let head = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["content-length": "100"])
             context.write(wrapOutboundOut(.head(head)), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: String(repeating: "x", count: 50))))))
-                .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            context.writeAndFlush(
+                wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: String(repeating: "x", count: 50)))))
+            )
+            .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         case "chunked":
             let head = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["transfer-encoding": "chunked"])
             context.write(wrapOutboundOut(.head(head)), promise: nil)
@@ -164,7 +172,10 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
     private func respond(context: ChannelHandlerContext, status: HTTPResponseStatus, body: String) {
         var headers = HTTPHeaders([("content-length", String(body.utf8.count)), ("content-type", "text/plain")])
         if !keepAlive { headers.add(name: "connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
+            promise: nil
+        )
         if !body.isEmpty {
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
         }

@@ -1,0 +1,41 @@
+# sidecar: `make demo` shows it working, `make test` runs every test. Both install what they need.
+SHELL := /bin/bash
+SWIFT ?= swift
+PEERS ?= ../shared/bench/peers.sh
+# Debian packages the build, the tests and the demo use.
+APT_PACKAGES := libhiredis-dev pkg-config redis-server python3 curl
+
+.PHONY: deps build release run demo test lint format bench clean
+
+deps:
+	@scripts/install-deps.sh $(APT_PACKAGES)
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --product sidecar
+
+run: build
+	$(SWIFT) run sidecar
+
+demo: deps
+	$(SWIFT) build --product sidecar
+	scripts/demo.sh .build/debug/sidecar
+
+test: deps lint
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+lint:
+	$(SWIFT) format lint --strict --recursive Package.swift Sources Tests
+
+format:
+	$(SWIFT) format --in-place --recursive Package.swift Sources Tests
+
+bench: release
+	@test -x $(PEERS) || { echo "no benchmark script at $(PEERS) (set PEERS=path/to/peers.sh)"; exit 2; }
+	$(PEERS) .build/release/sidecar
+
+clean:
+	rm -rf .build
