@@ -1,0 +1,100 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+
+/// The real executable: exit codes, signals and memory under large bodies.
+@Suite("sidecar executable", .serialized)
+struct ProcessTests {
+    @Test func badConfigurationExits78AndNamesEveryProblem() async throws {
+        let sidecar = try SidecarProcess(environment: [
+            "SIDECAR_LISTEN": "nowhere",
+            "SIDECAR_REDIS_URL": "redis://user:hunter2@redis:6379/99",
+            "SIDECAR_LIMIT_API": "lots/s",
+        ])
+        let result = await sidecar.finish()
+        #expect(result.status == 78)
+        #expect(result.errors.contains("SIDECAR_LISTEN=\"nowhere\""))
+        #expect(result.errors.contains("SIDECAR_REDIS_URL="))
+        #expect(result.errors.contains("SIDECAR_LIMIT_API=\"lots/s\""))
+        #expect(!result.errors.contains("hunter2"))
+    }
+
+    @Test func checkPrintsTheEffectiveConfiguration() async throws {
+        let sidecar = try SidecarProcess(
+            arguments: ["check"],
+            environment: ["SIDECAR_LIMIT_JOBS": "10/m by jwt:sub on POST /jobs"]
+        )
+        let result = await sidecar.finish()
+        #expect(result.status == 0)
+        #expect(result.output.contains("SIDECAR_LIMIT_JOBS=10/m by jwt:sub on POST /jobs"))
+        #expect(result.output.contains("SIDECAR_UPSTREAM=http://127.0.0.1:8000"))
+    }
+
+    @Test func sigtermDrainsInFlightRequestsThenExitsZero() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let upstream = try await TestUpstream.start(group: group)
+        let port = try await freePort()
+        let sidecar = try SidecarProcess(environment: [
+            "SIDECAR_LISTEN": "127.0.0.1:\(port)",
+            "SIDECAR_ADMIN_LISTEN": "127.0.0.1:0",
+            "SIDECAR_UPSTREAM": "http://127.0.0.1:\(upstream.port)",
+            "SIDECAR_SHUTDOWN_GRACE": "10s",
+        ])
+        try await SidecarProcess.waitForPort(port)
+        let client = HTTPClient(eventLoopGroupProvider: .shared(group))
+        async let slow = client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/slow/800"), timeout: .seconds(10))
+        try await Task.sleep(for: .milliseconds(300))
+        sidecar.signal(SIGTERM)
+        let response = try await slow
+        let body = try await response.body.collect(upTo: 1024)
+        #expect(response.status == .ok)
+        #expect(String(buffer: body) == "slow 800\n")
+        let result = await sidecar.finish()
+        #expect(result.status == 0)
+        try await client.shutdown()
+        try await upstream.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func aGibibyteEachWayKeepsMemoryFlat() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let upstream = try await TestUpstream.start(group: group)
+        let port = try await freePort()
+        let sidecar = try SidecarProcess(environment: [
+            "SIDECAR_LISTEN": "127.0.0.1:\(port)",
+            "SIDECAR_ADMIN_LISTEN": "127.0.0.1:0",
+            "SIDECAR_UPSTREAM": "http://127.0.0.1:\(upstream.port)",
+        ])
+        try await SidecarProcess.waitForPort(port)
+        let client = HTTPClient(eventLoopGroupProvider: .shared(group))
+        _ = try await client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/hello"), timeout: .seconds(5))
+        let baseline = try #require(sidecar.peakResidentBytes())
+        let gibibyte = 1 << 30
+
+        let download = try await client.execute(
+            HTTPClientRequest(url: "http://127.0.0.1:\(port)/bytes/\(gibibyte)"),
+            timeout: .seconds(120)
+        )
+        var downloaded = 0
+        for try await chunk in download.body { downloaded += chunk.readableBytes }
+        #expect(downloaded == gibibyte)
+
+        var upload = HTTPClientRequest(url: "http://127.0.0.1:\(port)/sink")
+        upload.method = .POST
+        let chunk = ByteBuffer(repeating: 0x61, count: 1 << 20)
+        upload.body = .stream(AsyncStreamOfBuffers(Array(repeating: chunk, count: 1024)), length: .known(Int64(gibibyte)))
+        let uploaded = try await client.execute(upload, timeout: .seconds(120))
+        let answer = try await uploaded.body.collect(upTo: 1024)
+        #expect(String(buffer: answer) == "received \(gibibyte)\n")
+
+        let peak = try #require(sidecar.peakResidentBytes())
+        #expect(peak - baseline < 16 << 20, "peak RSS grew by \((peak - baseline) >> 20) MiB")
+        sidecar.signal(SIGTERM)
+        _ = await sidecar.finish()
+        try await client.shutdown()
+        try await upstream.stop()
+        try await group.shutdownGracefully()
+    }
+}
