@@ -44,7 +44,10 @@ struct ProcessTests {
         ])
         try await SidecarProcess.waitForPort(port)
         let client = HTTPClient(eventLoopGroupProvider: .shared(group))
-        async let slow = client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/slow/800"), timeout: .seconds(10))
+        async let slow = client.execute(
+            HTTPClientRequest(url: "http://127.0.0.1:\(port)/slow/800"),
+            timeout: .seconds(10)
+        )
         try await Task.sleep(for: .milliseconds(300))
         sidecar.signal(SIGTERM)
         let response = try await slow
@@ -84,7 +87,10 @@ struct ProcessTests {
         var upload = HTTPClientRequest(url: "http://127.0.0.1:\(port)/sink")
         upload.method = .POST
         let chunk = ByteBuffer(repeating: 0x61, count: 1 << 20)
-        upload.body = .stream(AsyncStreamOfBuffers(Array(repeating: chunk, count: 1024)), length: .known(Int64(gibibyte)))
+        upload.body = .stream(
+            AsyncStreamOfBuffers(Array(repeating: chunk, count: 1024)),
+            length: .known(Int64(gibibyte))
+        )
         let uploaded = try await client.execute(upload, timeout: .seconds(120))
         let answer = try await uploaded.body.collect(upTo: 1024)
         #expect(String(buffer: answer) == "received \(gibibyte)\n")

@@ -9,8 +9,12 @@ final class SidecarProcess: @unchecked Sendable {
     /// The executable next to the test bundle, as `swift build` leaves it.
     static var executable: URL? {
         let candidates = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sidecar"),
-            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/debug/sidecar"),
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+                "sidecar"
+            ),
+            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(
+                ".build/debug/sidecar"
+            ),
         ]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
     }
@@ -32,7 +36,9 @@ final class SidecarProcess: @unchecked Sendable {
         let output = self.output.fileHandleForReading.readDataToEndOfFile()
         let errors = self.errors.fileHandleForReading.readDataToEndOfFile()
         while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self))
+        return (
+            process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self)
+        )
     }
 
     /// Peak resident memory of the running process, in bytes (`VmHWM`).
