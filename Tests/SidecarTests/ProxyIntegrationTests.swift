@@ -207,6 +207,24 @@ struct ProxyIntegrationTests {
         }
     }
 
+    @Test func answersManyPipelinedRequestsWithBodies() async throws {
+        try await SidecarHarness.with { harness in
+            var requests = ""
+            for index in 0..<40 {
+                requests += "POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: \(index)\r\n\r\n"
+                requests += String(repeating: "z", count: index)
+            }
+            requests += "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            let received = try await harness.raw(requests)
+            var position = received.startIndex
+            for index in 0..<40 {
+                let found = try #require(received.range(of: "received \(index)\n", range: position..<received.endIndex))
+                position = found.upperBound
+            }
+            #expect(received.hasSuffix("hello from upstream\n"))
+        }
+    }
+
     @Test func sendsContinueBeforeTheBody() async throws {
         try await SidecarHarness.with { harness in
             let received = try await RawConnection.exchange(

@@ -50,6 +50,9 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var upstream: UpstreamConnection?
 
     private var clientReadPending = false
+    /// Parts of requests that arrived while an exchange was in progress.
+    private var pipelined = CircularBuffer<HTTPServerRequestPart>()
+    private var servingPipelined = false
     private var upstreamWritable = true
     private var inClientReadBurst = false
     private var upstreamNeedsFlush = false
@@ -103,7 +106,17 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         inClientReadBurst = true
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        if !pipelined.isEmpty || (part.isHead && !state.acceptsRequestHead) {
+            // A pipelined request: answered in order once the current exchange is complete.
+            pipelined.append(part)
+            return
+        }
+        receive(part, context: context)
+    }
+
+    private func receive(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head):
             receiveHead(head, context: context)
         case .body(let body):
@@ -111,6 +124,19 @@ final class ProxyHandler: ChannelDuplexHandler {
         case .end:
             receiveEnd(context: context)
         }
+    }
+
+    /// Serves pipelined requests that waited for the previous exchange to complete.
+    private func servePipelined(context: ChannelHandlerContext) {
+        guard !servingPipelined else { return }
+        servingPipelined = true
+        defer { servingPipelined = false }
+        while let next = pipelined.first {
+            if next.isHead && !state.acceptsRequestHead { break }
+            pipelined.removeFirst()
+            receive(next, context: context)
+        }
+        resumeClientReadsIfPossible()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -129,7 +155,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if state.holdsClientReads || !upstreamWritable {
+        if mustHoldClientReads {
             clientReadPending = true
         } else {
             context.read()
@@ -187,6 +213,8 @@ final class ProxyHandler: ChannelDuplexHandler {
             maxBodyBytes: settings.maxBodyBytes
         )
         switch action {
+        case .none:
+            break
         case .checkLimits:
             checkLimits(head: head, forwarded: forwarded, context: context)
         case .respond(let response, let close):
@@ -314,6 +342,7 @@ final class ProxyHandler: ChannelDuplexHandler {
                 context.close(promise: nil)
             } else {
                 armDeadline(.idle, in: settings.idleTimeout)
+                servePipelined(context: context)
             }
         }
     }
@@ -356,7 +385,10 @@ final class ProxyHandler: ChannelDuplexHandler {
             if case .idle = state.state { armDeadline(.idle, in: settings.idleTimeout) }
         }
         logAccess(status: response.status, source: "sidecar")
-        if case .idle = state.state { current = nil }
+        if case .idle = state.state {
+            current = nil
+            servePipelined(context: context)
+        }
         resumeClientReadsIfPossible()
     }
 
@@ -395,8 +427,16 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Whether reading more from the client must wait: nothing can take its bytes yet.
+    private var mustHoldClientReads: Bool {
+        state.holdsClientReads || !upstreamWritable || pipelined.count >= Self.maxPipelinedParts
+    }
+
+    /// Request parts read ahead of their turn before reading stops.
+    static let maxPipelinedParts = 16
+
     private func resumeClientReadsIfPossible() {
-        guard clientReadPending, !state.holdsClientReads, upstreamWritable, let context else { return }
+        guard clientReadPending, !mustHoldClientReads, let context else { return }
         clientReadPending = false
         context.read()
     }
@@ -508,7 +548,7 @@ extension ProxyHandler: UpstreamConnectionDelegate {
             } else {
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
                 armDeadline(.idle, in: settings.idleTimeout)
-                resumeClientReadsIfPossible()
+                servePipelined(context: context)
             }
         }
     }
@@ -545,5 +585,12 @@ struct ProxiedRequest: RateLimitRequest {
 
     func firstHeader(named name: String) -> String? {
         head.headers.first(name: name)
+    }
+}
+
+extension HTTPServerRequestPart {
+    fileprivate var isHead: Bool {
+        if case .head = self { return true }
+        return false
     }
 }

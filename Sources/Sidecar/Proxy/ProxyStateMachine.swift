@@ -81,6 +81,8 @@ struct ProxyStateMachine {
 
     /// What to do with a request head.
     enum HeadAction: Equatable {
+        /// The connection is closing: drop the request.
+        case none
         /// Ask the rate limiter; answer through ``limiterDecided(_:)``.
         case checkLimits
         /// Answer locally; close afterwards when `close` is set.
@@ -94,8 +96,10 @@ struct ProxyStateMachine {
         expectsContinue: Bool,
         maxBodyBytes: Int?
     ) -> HeadAction {
-        guard case .idle = state else {
-            preconditionFailure("request head while \(state); the pipelining handler serialises requests")
+        switch state {
+        case .idle: break
+        case .closed: return .none
+        default: preconditionFailure("request head while \(state); pipelined requests wait for acceptsRequestHead")
         }
         let keepAlive = keepAlive && !isQuiescing
         if let maxBodyBytes, let contentLength, contentLength > maxBodyBytes {
@@ -335,6 +339,14 @@ struct ProxyStateMachine {
     }
 
     // MARK: Backpressure
+
+    /// Whether a new request head can be taken now; otherwise it waits its turn.
+    var acceptsRequestHead: Bool {
+        switch state {
+        case .idle, .closed: true
+        default: false
+        }
+    }
 
     /// Whether reading from the client must wait: nothing can be done with more of its bytes yet.
     var holdsClientReads: Bool {

@@ -89,9 +89,13 @@ final class ProxyServer: Sendable {
                         logger: logger
                     )
                     let sync = channel.pipeline.syncOperations
+                    // Pipelining is handled by ProxyHandler, which keeps reading ahead instead of
+                    // pausing reads after every request. Upstream header values were validated by
+                    // the response parser, and the sidecar's own are constants or checked.
                     try sync.configureHTTPServerPipeline(
-                        withPipeliningAssistance: true,
+                        withPipeliningAssistance: false,
                         withErrorHandling: false,
+                        withOutboundHeaderValidation: false,
                         withEncoderConfiguration: .init(),
                         withDecoderLimitConfiguration: limits
                     )
