@@ -114,3 +114,12 @@ struct ForwardingPolicyTests {
         )
     }
 }
+
+@Test func requestIDsAreHexAndDistinct() {
+    var generator = RequestIDGenerator()
+    let ids = (0..<1000).map { _ in generator.next() }
+    #expect(Set(ids).count == 1000)
+    #expect(ids.allSatisfy { $0.utf8.count == 32 && $0.allSatisfy { $0.isHexDigit && !$0.isUppercase } })
+    var other = RequestIDGenerator()
+    #expect(other.next() != ids[0])
+}

@@ -49,6 +49,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var current: Current?
     private var upstream: UpstreamConnection?
 
+    private var requestIDs = RequestIDGenerator()
     private var clientReadPending = false
     /// Parts of requests that arrived while an exchange was in progress.
     private var pipelined = CircularBuffer<HTTPServerRequestPart>()
@@ -202,7 +203,9 @@ final class ProxyHandler: ChannelDuplexHandler {
     // MARK: Request
 
     private func receiveHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        let forwarded = settings.forwarding.forwardRequest(head, peer: peer, requestIDGenerator: RequestID.generate)
+        let forwarded = settings.forwarding.forwardRequest(head, peer: peer) {
+            requestIDs.next()
+        }
         current = Current(forwarded: forwarded, method: head.method, uri: head.uri, start: .now(), policy: nil)
         cancelDeadline()
         let action = state.requestHead(
