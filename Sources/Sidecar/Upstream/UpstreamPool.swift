@@ -95,7 +95,11 @@ final class UpstreamPool {
     }
 
     private func connect() -> EventLoopFuture<any Channel> {
-        let bootstrap = ClientBootstrap(group: eventLoop)
+        guard let bootstrap = ClientBootstrap(validatingGroup: eventLoop) else {
+            return eventLoop.makeFailedFuture(ChannelError.operationUnsupported)
+        }
+        let configured =
+            bootstrap
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
@@ -106,9 +110,9 @@ final class UpstreamPool {
             }
         switch address {
         case .tcp(let host, let port):
-            return bootstrap.connect(host: host, port: port)
+            return configured.connect(host: host, port: port)
         case .unix(let path):
-            return bootstrap.connect(unixDomainSocketPath: path)
+            return configured.connect(unixDomainSocketPath: path)
         }
     }
 }
