@@ -33,9 +33,12 @@ lint:
 format:
 	$(SWIFT) format --in-place --recursive Package.swift Sources Tests
 
+# Side by side with nginx and HAProxy (req/s ratios), then CPU time per request against nginx.
 bench: release
+	@scripts/install-deps.sh nginx haproxy wrk
 	@test -x $(PEERS) || { echo "no benchmark script at $(PEERS) (set PEERS=path/to/peers.sh)"; exit 2; }
 	$(PEERS) .build/release/sidecar
+	bench/cpu-per-request.sh .build/release/sidecar
 
 clean:
 	rm -rf .build
