@@ -114,8 +114,9 @@ public final class RedisConnection: Sendable {
     /// deadline (`timeout`, or the configured request timeout) or a closed connection.
     public func send(_ command: RESPCommand, timeout: TimeAmount? = nil) -> EventLoopFuture<RESPValue> {
         let promise = self.eventLoop.makePromise(of: RESPValue.self)
-        let deadline = NIODeadline.now() + (timeout ?? self.configuration.requestTimeout)
-        self.channel.writeAndFlush(RedisRequest(command: command, promise: promise, deadline: deadline))
+        let timeout = timeout ?? self.configuration.requestTimeout
+        let request = RedisRequest(command: command, promise: promise, timeout: timeout, deadline: .now() + timeout)
+        self.channel.writeAndFlush(request)
             .whenFailure { error in
                 // The handler fails the promise itself when it saw the request; this covers a
                 // channel closed before that. Completing a completed promise does nothing.

@@ -22,7 +22,6 @@ final class RedisConnectionHandler: ChannelDuplexHandler {
     private var nextID: UInt64 = 0
     /// Set once the connection is going away: new requests fail with it at once.
     private var closeReason: RedisError?
-    private let timeoutOrigin = NIODeadline.now()
 
     init() {}
 
@@ -43,8 +42,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler {
         }
         let id = self.nextID
         self.nextID &+= 1
-        let now = NIODeadline.now()
-        let allowed = request.deadline > now ? request.deadline - now : .zero
+        let allowed = request.timeout
         let timeout = context.eventLoop.assumeIsolated().scheduleTask(deadline: request.deadline) {
             self.timedOut(id: id, after: allowed, context: context)
         }

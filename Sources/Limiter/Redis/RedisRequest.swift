@@ -4,5 +4,7 @@ import NIOCore
 struct RedisRequest: Sendable {
     var command: RESPCommand
     var promise: EventLoopPromise<RESPValue>
+    /// The deadline as the caller gave it, for the error.
+    var timeout: TimeAmount
     var deadline: NIODeadline
 }
