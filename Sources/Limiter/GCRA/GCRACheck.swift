@@ -1,0 +1,48 @@
+/// One all-or-nothing check of a batch: every listed bucket spends its cost, or none does.
+///
+/// A check is one request; each spend is one matching rule's bucket and that rule's cost.
+public struct GCRACheck: Sendable, Hashable {
+    /// One bucket of the check and the tokens it spends.
+    public struct Spend: Sendable, Hashable {
+        /// Index of the bucket in the batch's keys (0-based).
+        public var keyIndex: Int
+        /// Tokens spent from that bucket.
+        public var cost: Int
+
+        public init(keyIndex: Int, cost: Int) {
+            self.keyIndex = keyIndex
+            self.cost = cost
+        }
+    }
+
+    /// The buckets spent from, in order.
+    public var spends: [Spend]
+
+    public init(spends: [Spend]) {
+        self.spends = spends
+    }
+
+    /// A check spending the same `cost` from each of `keyIndices`.
+    public init(cost: Int, keyIndices: [Int]) {
+        self.spends = keyIndices.map { Spend(keyIndex: $0, cost: cost) }
+    }
+}
+
+/// The outcome of one ``GCRACheck``, as the Lua script returns it.
+public struct GCRACheckResult: Sendable, Hashable {
+    /// Whether every bucket of the check allowed it (and so spent).
+    public var allowed: Bool
+    /// The fewest tokens left over the check's buckets.
+    public var remaining: Int
+    /// 0 when allowed; else the longest retry-after over the denying buckets.
+    public var retryAfterMicroseconds: Int64
+    /// The longest time until a bucket of the check is full again.
+    public var resetMicroseconds: Int64
+
+    public init(allowed: Bool, remaining: Int, retryAfterMicroseconds: Int64, resetMicroseconds: Int64) {
+        self.allowed = allowed
+        self.remaining = remaining
+        self.retryAfterMicroseconds = retryAfterMicroseconds
+        self.resetMicroseconds = resetMicroseconds
+    }
+}

@@ -1,0 +1,49 @@
+import NIOCore
+
+/// Why a Redis request failed.
+public enum RedisError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The TCP connection could not be opened.
+    case connectionFailed(host: String, port: Int, reason: String)
+    /// The connection closed before the reply arrived; the command may or may not have run.
+    case connectionClosed(reason: String)
+    /// No reply before the request's deadline; the connection is closed, since later replies
+    /// would be matched to the wrong requests. The command may have run.
+    case timeout(TimeAmount)
+    /// Redis answered with an error reply.
+    case server(String)
+    /// The bytes from Redis were not valid RESP.
+    case protocolViolation(String)
+    /// `AUTH` or `SELECT` failed while connecting.
+    case handshakeFailed(String)
+    /// A reply had a type or shape the command does not produce.
+    case unexpectedReply(command: String, reply: String)
+    /// A command could not be formatted.
+    case invalidCommand(String)
+
+    public var description: String {
+        switch self {
+        case .connectionFailed(let host, let port, let reason):
+            return "cannot connect to Redis at \(host):\(port): \(reason); check SIDECAR_REDIS_URL and that Redis is reachable"
+        case .connectionClosed(let reason):
+            return "the Redis connection closed: \(reason)"
+        case .timeout(let amount):
+            return "Redis did not answer within \(amount.nanoseconds / 1_000_000) ms; raise SIDECAR_REDIS_TIMEOUT if Redis is healthy but far away"
+        case .server(let message):
+            return "Redis answered with an error: \(message)"
+        case .protocolViolation(let message):
+            return "Redis sent bytes that are not RESP (\(message)); is the address a Redis server?"
+        case .handshakeFailed(let message):
+            return "Redis refused the connection set-up: \(message); check the user, password and database in SIDECAR_REDIS_URL"
+        case .unexpectedReply(let command, let reply):
+            return "unexpected Redis reply to \(command): \(reply)"
+        case .invalidCommand(let message):
+            return "cannot format a Redis command: \(message)"
+        }
+    }
+
+    /// Whether this is Redis's `NOSCRIPT` error: the script cache lost the script.
+    public var isNoScript: Bool {
+        if case .server(let message) = self { return message.hasPrefix("NOSCRIPT") }
+        return false
+    }
+}

@@ -1,0 +1,78 @@
+import Limiter
+import NIOCore
+import Testing
+
+private func decodeAll(_ text: String) throws -> [RESPValue] {
+    let reader = RESPReader()
+    try reader.feed(Array(text.utf8))
+    var values: [RESPValue] = []
+    while let value = try reader.next() { values.append(value) }
+    return values
+}
+
+@Test func decodesEveryReplyType() throws {
+    let values = try decodeAll("+OK\r\n-ERR wrong\r\n:-42\r\n$3\r\nfoo\r\n$-1\r\n$0\r\n\r\n*0\r\n*-1\r\n*2\r\n*1\r\n:1\r\n$2\r\nhi\r\n")
+    #expect(values == [
+        .simpleString("OK"),
+        .error("ERR wrong"),
+        .integer(-42),
+        .bulkString(Array("foo".utf8)),
+        .bulkString(nil),
+        .bulkString([]),
+        .array([]),
+        .bulkString(nil),  // hiredis 0.14 reports a null array as nil
+        .array([.array([.integer(1)]), .bulkString(Array("hi".utf8))]),
+    ])
+}
+
+@Test func bulkStringsKeepAnyBytes() throws {
+    let reader = RESPReader()
+    let payload: [UInt8] = [0, 13, 10, 255, 36]
+    try reader.feed(Array("$5\r\n".utf8) + payload + Array("\r\n".utf8))
+    #expect(try reader.next() == .bulkString(payload))
+}
+
+@Test func repliesSplitAcrossReadsComeOutWhole() throws {
+    let reader = RESPReader()
+    let bytes = Array("*3\r\n:1\r\n$5\r\nhello\r\n+OK\r\n:7\r\n".utf8)
+    var values: [RESPValue] = []
+    for byte in bytes {
+        try reader.feed([byte])
+        while let value = try reader.next() { values.append(value) }
+    }
+    #expect(values == [.array([.integer(1), .bulkString(Array("hello".utf8)), .simpleString("OK")]), .integer(7)])
+}
+
+@Test func garbageIsAnErrorNotACrash() throws {
+    for garbage in ["?what\r\n", ":12x\r\n", "$abc\r\n"] {
+        let reader = RESPReader()
+        #expect(throws: RedisError.self) {
+            try reader.feed(Array(garbage.utf8))
+            _ = try reader.next()
+        }
+        // The reader stays failed.
+        #expect(throws: RedisError.self) { _ = try reader.next() }
+    }
+}
+
+@Test func commandsAreFormattedAsBulkStringArrays() throws {
+    var buffer = ByteBuffer()
+    try RESPCommand(arguments: [Array("SET".utf8), [0, 13, 10], []]).encode(into: &buffer)
+    #expect(Array(buffer.readableBytesView) == Array("*3\r\n$3\r\nSET\r\n$3\r\n".utf8) + [0, 13, 10] + Array("\r\n$0\r\n\r\n".utf8))
+    #expect(throws: RedisError.self) { try RESPCommand(arguments: []).encode(into: &buffer) }
+}
+
+@Test func gcraRepliesParseOrFailTyped() throws {
+    let good = RESPValue.array([.integer(1), .integer(4), .integer(0), .integer(100)])
+    #expect(try RedisGCRAExecutor.results(from: good, checkCount: 1) == [GCRACheckResult(allowed: true, remaining: 4, retryAfterMicroseconds: 0, resetMicroseconds: 100)])
+    let bad: [RESPValue] = [
+        .integer(1),
+        .array([.integer(1), .integer(4), .integer(0)]),
+        .array([.integer(2), .integer(4), .integer(0), .integer(1)]),
+        .array([.integer(1), .bulkString([49]), .integer(0), .integer(1)]),
+        .array(nil),
+    ]
+    for reply in bad {
+        #expect(throws: RedisError.self) { try RedisGCRAExecutor.results(from: reply, checkCount: 1) }
+    }
+}
