@@ -72,7 +72,12 @@ let package = Package(
         ),
         .testTarget(
             name: "LimiterTests",
-            dependencies: ["Limiter"],
+            dependencies: [
+                "Limiter",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             path: "Tests/LimiterTests"
         ),
         .testTarget(
