@@ -84,10 +84,24 @@ private let start: Int64 = 1_700_000_000_000_000
     )
     var tats: [String: Int64] = [:]
     let results = batch.decide(now: start, tats: &tats)
-    #expect(results[0] == GCRACheckResult(allowed: true, remaining: 0, retryAfterMicroseconds: 0, resetMicroseconds: 1_000_000))
+    #expect(
+        results[0]
+            == GCRACheckResult(allowed: true, remaining: 0, retryAfterMicroseconds: 0, resetMicroseconds: 1_000_000)
+    )
     // Denied by "tight": "loose" spends nothing, reports its untouched 4 tokens; the minimum is 0.
-    #expect(results[1] == GCRACheckResult(allowed: false, remaining: 0, retryAfterMicroseconds: 1_000_000, resetMicroseconds: 1_000_000))
-    #expect(results[2] == GCRACheckResult(allowed: true, remaining: 3, retryAfterMicroseconds: 0, resetMicroseconds: 200_000))
+    #expect(
+        results[1]
+            == GCRACheckResult(
+                allowed: false,
+                remaining: 0,
+                retryAfterMicroseconds: 1_000_000,
+                resetMicroseconds: 1_000_000
+            )
+    )
+    #expect(
+        results[2]
+            == GCRACheckResult(allowed: true, remaining: 3, retryAfterMicroseconds: 0, resetMicroseconds: 200_000)
+    )
     #expect(tats == ["tight": start + 1_000_000, "loose": start + 200_000])
 }
 
@@ -99,7 +113,9 @@ private let start: Int64 = 1_700_000_000_000_000
     )
     var tats: [String: Int64] = [:]
     let result = batch.decide(now: start, tats: &tats)[0]
-    #expect(result == GCRACheckResult(allowed: true, remaining: 1, retryAfterMicroseconds: 0, resetMicroseconds: 400_000))
+    #expect(
+        result == GCRACheckResult(allowed: true, remaining: 1, retryAfterMicroseconds: 0, resetMicroseconds: 400_000)
+    )
 }
 
 @Test func sha1MatchesKnownVectors() {

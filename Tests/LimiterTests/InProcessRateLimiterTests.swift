@@ -21,7 +21,13 @@ private let byIP = RateLimitKey(alternatives: [[.ip]])
 
 @Test func noMatchingRuleIsUnlimited() {
     let rules = [
-        RateLimitRule(name: "jobs", count: 1, periodMicroseconds: second, methods: ["POST"], path: PathPattern(path: "/jobs", isPrefix: false))
+        RateLimitRule(
+            name: "jobs",
+            count: 1,
+            periodMicroseconds: second,
+            methods: ["POST"],
+            path: PathPattern(path: "/jobs", isPrefix: false)
+        )
     ]
     let limiter = limiter(rules)
     #expect(limiter.decide(TestRequest(method: "GET", path: "/jobs")) == nil)
@@ -31,7 +37,10 @@ private let byIP = RateLimitKey(alternatives: [[.ip]])
 
 @Test func burstThenLimitedThenRefilled() throws {
     let clock = ManualClock()
-    let limiter = limiter([RateLimitRule(name: "per_ip", count: 10, periodMicroseconds: second, burst: 3, key: byIP)], clock: clock)
+    let limiter = limiter(
+        [RateLimitRule(name: "per_ip", count: 10, periodMicroseconds: second, burst: 3, key: byIP)],
+        clock: clock
+    )
     let request = TestRequest()
     for remaining in [2, 1, 0] {
         let decision = try #require(limiter.decide(request))
@@ -65,7 +74,12 @@ private let byIP = RateLimitKey(alternatives: [[.ip]])
 
 @Test func ruleWithoutItsKeyIsSkipped() {
     let rules = [
-        RateLimitRule(name: "by_key", count: 1, periodMicroseconds: second, key: RateLimitKey(alternatives: [[.header("x-api-key")]])),
+        RateLimitRule(
+            name: "by_key",
+            count: 1,
+            periodMicroseconds: second,
+            key: RateLimitKey(alternatives: [[.header("x-api-key")]])
+        ),
         RateLimitRule(name: "fleet", count: 100, periodMicroseconds: second),
     ]
     let matcher = RuleMatcher(rules: rules)
@@ -78,7 +92,13 @@ private let byIP = RateLimitKey(alternatives: [[.ip]])
 
 @Test func oneDenyingRuleSpendsNoOtherRule() throws {
     let rules = [
-        RateLimitRule(name: "strict", count: 1, periodMicroseconds: second, key: byIP, path: PathPattern(path: "/strict", isPrefix: false)),
+        RateLimitRule(
+            name: "strict",
+            count: 1,
+            periodMicroseconds: second,
+            key: byIP,
+            path: PathPattern(path: "/strict", isPrefix: false)
+        ),
         RateLimitRule(name: "fleet", count: 3, periodMicroseconds: 60 * second),
     ]
     let limiter = limiter(rules)
@@ -89,9 +109,18 @@ private let byIP = RateLimitKey(alternatives: [[.ip]])
         #expect(denied.verdict == .limited && denied.policy?.rule == "strict")
     }
     let other = try #require(limiter.decide(TestRequest(path: "/other")))
-    #expect(other.verdict == .allowed && other.policy == RateLimitPolicyState(
-        rule: "fleet", quota: 3, windowSeconds: 60, remaining: 1, resetMicroseconds: 40 * second, retryAfterMicroseconds: 0
-    ))
+    #expect(
+        other.verdict == .allowed
+            && other.policy
+                == RateLimitPolicyState(
+                    rule: "fleet",
+                    quota: 3,
+                    windowSeconds: 60,
+                    remaining: 1,
+                    resetMicroseconds: 40 * second,
+                    retryAfterMicroseconds: 0
+                )
+    )
 }
 
 @Test func policyIsTheRuleWithFewestTokensOrLongestWait() throws {
@@ -117,7 +146,9 @@ private let byIP = RateLimitKey(alternatives: [[.ip]])
     let limiter = limiter(rules)
     for remaining in [4, 3, 2, 1, 0] {
         let decision = try #require(limiter.decide(TestRequest()))
-        #expect(decision.verdict == .allowed && decision.policy?.rule == "real" && decision.policy?.remaining == remaining)
+        #expect(
+            decision.verdict == .allowed && decision.policy?.rule == "real" && decision.policy?.remaining == remaining
+        )
     }
     #expect(limiter.decide(TestRequest())?.verdict == .limited)
     let onlyShadow = InProcessRateLimiter(rules: [rules[0]])
@@ -135,7 +166,11 @@ private let byIP = RateLimitKey(alternatives: [[.ip]])
 
 @Test func keyCapEvictsExpiredThenAllowsUntracked() {
     let clock = ManualClock()
-    let limiter = limiter([RateLimitRule(name: "per_ip", count: 1, periodMicroseconds: second, key: byIP)], maximumKeys: 8, clock: clock)
+    let limiter = limiter(
+        [RateLimitRule(name: "per_ip", count: 1, periodMicroseconds: second, key: byIP)],
+        maximumKeys: 8,
+        clock: clock
+    )
     func request(_ n: Int) -> TestRequest { TestRequest(clientAddress: "10.0.0.\(n)") }
     for n in 0..<200 { _ = limiter.decide(request(n)) }
     #expect(limiter.bucketCount <= 8)
@@ -153,7 +188,9 @@ private let byIP = RateLimitKey(alternatives: [[.ip]])
 }
 
 @Test func concurrentRequestsNeverExceedTheBurst() async {
-    let limiter = InProcessRateLimiter(rules: [RateLimitRule(name: "fleet", count: 1, periodMicroseconds: 3600 * second, burst: 100)])
+    let limiter = InProcessRateLimiter(rules: [
+        RateLimitRule(name: "fleet", count: 1, periodMicroseconds: 3600 * second, burst: 100)
+    ])
     let allowed = await withTaskGroup(of: Int.self) { group in
         for _ in 0..<8 {
             group.addTask {

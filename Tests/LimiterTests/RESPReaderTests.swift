@@ -11,18 +11,22 @@ private func decodeAll(_ text: String) throws -> [RESPValue] {
 }
 
 @Test func decodesEveryReplyType() throws {
-    let values = try decodeAll("+OK\r\n-ERR wrong\r\n:-42\r\n$3\r\nfoo\r\n$-1\r\n$0\r\n\r\n*0\r\n*-1\r\n*2\r\n*1\r\n:1\r\n$2\r\nhi\r\n")
-    #expect(values == [
-        .simpleString("OK"),
-        .error("ERR wrong"),
-        .integer(-42),
-        .bulkString(Array("foo".utf8)),
-        .bulkString(nil),
-        .bulkString([]),
-        .array([]),
-        .bulkString(nil),  // hiredis 0.14 reports a null array as nil
-        .array([.array([.integer(1)]), .bulkString(Array("hi".utf8))]),
-    ])
+    let values = try decodeAll(
+        "+OK\r\n-ERR wrong\r\n:-42\r\n$3\r\nfoo\r\n$-1\r\n$0\r\n\r\n*0\r\n*-1\r\n*2\r\n*1\r\n:1\r\n$2\r\nhi\r\n"
+    )
+    #expect(
+        values == [
+            .simpleString("OK"),
+            .error("ERR wrong"),
+            .integer(-42),
+            .bulkString(Array("foo".utf8)),
+            .bulkString(nil),
+            .bulkString([]),
+            .array([]),
+            .bulkString(nil),  // hiredis 0.14 reports a null array as nil
+            .array([.array([.integer(1)]), .bulkString(Array("hi".utf8))]),
+        ]
+    )
 }
 
 @Test func bulkStringsKeepAnyBytes() throws {
@@ -58,13 +62,20 @@ private func decodeAll(_ text: String) throws -> [RESPValue] {
 @Test func commandsAreFormattedAsBulkStringArrays() throws {
     var buffer = ByteBuffer()
     try RESPCommand(arguments: [Array("SET".utf8), [0, 13, 10], []]).encode(into: &buffer)
-    #expect(Array(buffer.readableBytesView) == Array("*3\r\n$3\r\nSET\r\n$3\r\n".utf8) + [0, 13, 10] + Array("\r\n$0\r\n\r\n".utf8))
+    #expect(
+        Array(buffer.readableBytesView) == Array("*3\r\n$3\r\nSET\r\n$3\r\n".utf8) + [0, 13, 10]
+            + Array("\r\n$0\r\n\r\n".utf8)
+    )
     #expect(throws: RedisError.self) { try RESPCommand(arguments: []).encode(into: &buffer) }
 }
 
 @Test func gcraRepliesParseOrFailTyped() throws {
     let good = RESPValue.array([.integer(1), .integer(4), .integer(0), .integer(100)])
-    #expect(try RedisGCRAExecutor.results(from: good, checkCount: 1) == [GCRACheckResult(allowed: true, remaining: 4, retryAfterMicroseconds: 0, resetMicroseconds: 100)])
+    #expect(
+        try RedisGCRAExecutor.results(from: good, checkCount: 1) == [
+            GCRACheckResult(allowed: true, remaining: 4, retryAfterMicroseconds: 0, resetMicroseconds: 100)
+        ]
+    )
     let bad: [RESPValue] = [
         .integer(1),
         .array([.integer(1), .integer(4), .integer(0)]),

@@ -82,7 +82,12 @@ struct RedisGCRATests {
                             batchKeys.append(keys[key])
                             batchParameters.append(parameters[key])
                         }
-                        spends.append(.init(keyIndex: batchKeys.firstIndex(of: keys[key])!, cost: Int.random(in: 1...3, using: &random)))
+                        spends.append(
+                            .init(
+                                keyIndex: batchKeys.firstIndex(of: keys[key])!,
+                                cost: Int.random(in: 1...3, using: &random)
+                            )
+                        )
                     }
                     checks.append(GCRACheck(spends: spends))
                 }
@@ -130,7 +135,9 @@ struct RedisGCRATests {
             #expect(results[1].retryAfterMicroseconds > 59_000_000)
             #expect(results[3].retryAfterMicroseconds > 5_000_000 && results[3].retryAfterMicroseconds <= 6_000_000)
             // The denied check wrote nothing to "loose": only the third check's 3 tokens are spent.
-            let stored = try #require(text(try await connection.send("GET", "sidecar:{a}:loose").get()).flatMap { Int64($0) })
+            let stored = try #require(
+                text(try await connection.send("GET", "sidecar:{a}:loose").get()).flatMap { Int64($0) }
+            )
             let time = try await connection.send("TIME").get()
             guard case .array(let parts?) = time, let seconds = text(parts[0]).flatMap({ Int64($0) }) else {
                 Issue.record("TIME reply \(time)")
@@ -181,7 +188,10 @@ struct RedisGCRATests {
             let stats = try #require(text(try await admin.send("INFO", "commandstats").get()))
             // 2 from the first batch (NOSCRIPT, then the resend), at most 1 from the timed-out one.
             let calls = stats.split(separator: "\r\n").first { $0.hasPrefix("cmdstat_evalsha:") }
-            #expect(calls.map { $0.hasPrefix("cmdstat_evalsha:calls=2,") || $0.hasPrefix("cmdstat_evalsha:calls=3,") } == true)
+            #expect(
+                calls.map { $0.hasPrefix("cmdstat_evalsha:calls=2,") || $0.hasPrefix("cmdstat_evalsha:calls=3,") }
+                    == true
+            )
             try await admin.close().get()
         }
     }
@@ -235,6 +245,6 @@ struct RedisGCRATests {
             #expect(info.contains("db=3"))
             try await connection.close().get()
             await #expect(throws: RedisError.self) { _ = try await server.connect(password: "wrong") }
-        } 
+        }
     }
 }

@@ -27,7 +27,8 @@ final class RedisServerProcess: Sendable {
         try await probe.close()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable!)
-        process.arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"] + extraArguments
+        process.arguments =
+            ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"] + extraArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -43,9 +44,19 @@ final class RedisServerProcess: Sendable {
         throw RedisError.connectionFailed(host: "127.0.0.1", port: port, reason: "redis-server did not start")
     }
 
-    func connect(password: String? = nil, database: Int = 0, requestTimeout: TimeAmount = .seconds(5)) async throws -> RedisConnection {
+    func connect(
+        password: String? = nil,
+        database: Int = 0,
+        requestTimeout: TimeAmount = .seconds(5)
+    ) async throws -> RedisConnection {
         try await RedisConnection.connect(
-            configuration: .init(host: "127.0.0.1", port: self.port, password: password, database: database, requestTimeout: requestTimeout),
+            configuration: .init(
+                host: "127.0.0.1",
+                port: self.port,
+                password: password,
+                database: database,
+                requestTimeout: requestTimeout
+            ),
             on: MultiThreadedEventLoopGroup.singleton.next()
         ).get()
     }

@@ -43,9 +43,14 @@ public struct GCRABatch<Key: Hashable & Sendable>: Sendable {
             }
             for (spend, outcome) in zip(check.spends, outcomes) {
                 // Denied: every bucket reports its untouched state.
-                let reported = result.allowed ? outcome : self.parameters[spend.keyIndex].evaluate(
-                    tat: tats[self.keys[spend.keyIndex]], cost: 0, now: now
-                )
+                let reported =
+                    result.allowed
+                    ? outcome
+                    : self.parameters[spend.keyIndex].evaluate(
+                        tat: tats[self.keys[spend.keyIndex]],
+                        cost: 0,
+                        now: now
+                    )
                 result.remaining = min(result.remaining, reported.remaining)
                 result.resetMicroseconds = max(result.resetMicroseconds, reported.resetMicroseconds)
             }

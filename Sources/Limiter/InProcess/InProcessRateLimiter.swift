@@ -1,6 +1,6 @@
 import Metrics
-import Synchronization
 import NIOCore
+import Synchronization
 
 /// Limits in memory, with the same GCRA arithmetic as the Redis script.
 ///
@@ -158,9 +158,15 @@ public final class InProcessRateLimiter: RateLimiter {
             }
         }
         if let denying {
-            return RateLimitDecision(verdict: .limited, policy: self.policy(matches[denying.position], outcomes[denying.position]))
+            return RateLimitDecision(
+                verdict: .limited,
+                policy: self.policy(matches[denying.position], outcomes[denying.position])
+            )
         }
-        return RateLimitDecision(verdict: .allowed, policy: fewest.map { self.policy(matches[$0.position], outcomes[$0.position]) })
+        return RateLimitDecision(
+            verdict: .allowed,
+            policy: fewest.map { self.policy(matches[$0.position], outcomes[$0.position]) }
+        )
     }
 
     private func policy(_ match: RuleMatch, _ outcome: GCRABucketOutcome) -> RateLimitPolicyState {

@@ -21,15 +21,17 @@ public final class RESPReader {
     /// Appends `bytes` to the reader's buffer (hiredis copies them).
     public func feed(_ bytes: ByteBufferView) throws {
         if bytes.isEmpty { return }
-        let status = bytes.withContiguousStorageIfAvailable { storage in
-            storage.withMemoryRebound(to: CChar.self) { chars in
-                redisReaderFeed(self.reader, chars.baseAddress, chars.count)
+        let status =
+            bytes.withContiguousStorageIfAvailable { storage in
+                storage.withMemoryRebound(to: CChar.self) { chars in
+                    redisReaderFeed(self.reader, chars.baseAddress, chars.count)
+                }
             }
-        } ?? Array(bytes).withUnsafeBufferPointer { storage in
-            storage.withMemoryRebound(to: CChar.self) { chars in
-                redisReaderFeed(self.reader, chars.baseAddress, chars.count)
+            ?? Array(bytes).withUnsafeBufferPointer { storage in
+                storage.withMemoryRebound(to: CChar.self) { chars in
+                    redisReaderFeed(self.reader, chars.baseAddress, chars.count)
+                }
             }
-        }
         if status != REDIS_OK { throw self.error() }
     }
 

@@ -75,7 +75,11 @@ public final class RedisConnection: Sendable {
             }
         return bootstrap.connect(host: configuration.host, port: configuration.port)
             .flatMapErrorThrowing { error in
-                throw RedisError.connectionFailed(host: configuration.host, port: configuration.port, reason: "\(error)")
+                throw RedisError.connectionFailed(
+                    host: configuration.host,
+                    port: configuration.port,
+                    reason: "\(error)"
+                )
             }
             .flatMap { channel in
                 let connection = RedisConnection(configuration: configuration, channel: channel)

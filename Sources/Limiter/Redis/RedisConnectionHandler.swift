@@ -53,7 +53,10 @@ final class RedisConnectionHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let value = Self.unwrapInboundIn(data)
         guard let first = self.pending.popFirst() else {
-            self.close(context: context, reason: .protocolViolation("a reply arrived with no request waiting: \(value)"))
+            self.close(
+                context: context,
+                reason: .protocolViolation("a reply arrived with no request waiting: \(value)")
+            )
             return
         }
         first.timeout.cancel()
@@ -84,7 +87,9 @@ final class RedisConnectionHandler: ChannelDuplexHandler {
         request.promise.fail(RedisError.timeout(amount))
         self.close(
             context: context,
-            reason: .connectionClosed(reason: "an earlier \(request.command) timed out, so later replies could be misaligned")
+            reason: .connectionClosed(
+                reason: "an earlier \(request.command) timed out, so later replies could be misaligned"
+            )
         )
     }
 

@@ -23,17 +23,20 @@ public enum RedisError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .connectionFailed(let host, let port, let reason):
-            return "cannot connect to Redis at \(host):\(port): \(reason); check SIDECAR_REDIS_URL and that Redis is reachable"
+            return
+                "cannot connect to Redis at \(host):\(port): \(reason); check SIDECAR_REDIS_URL and that Redis is reachable"
         case .connectionClosed(let reason):
             return "the Redis connection closed: \(reason)"
         case .timeout(let amount):
-            return "Redis did not answer within \(amount.nanoseconds / 1_000_000) ms; raise SIDECAR_REDIS_TIMEOUT if Redis is healthy but far away"
+            return
+                "Redis did not answer within \(amount.nanoseconds / 1_000_000) ms; raise SIDECAR_REDIS_TIMEOUT if Redis is healthy but far away"
         case .server(let message):
             return "Redis answered with an error: \(message)"
         case .protocolViolation(let message):
             return "Redis sent bytes that are not RESP (\(message)); is the address a Redis server?"
         case .handshakeFailed(let message):
-            return "Redis refused the connection set-up: \(message); check the user, password and database in SIDECAR_REDIS_URL"
+            return
+                "Redis refused the connection set-up: \(message); check the user, password and database in SIDECAR_REDIS_URL"
         case .unexpectedReply(let command, let reply):
             return "unexpected Redis reply to \(command): \(reply)"
         case .invalidCommand(let message):

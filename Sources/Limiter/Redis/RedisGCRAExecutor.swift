@@ -64,7 +64,10 @@ public final class RedisGCRAExecutor: Sendable {
         integers.reserveCapacity(values.count)
         for value in values {
             guard case .integer(let integer) = value else {
-                throw RedisError.unexpectedReply(command: "EVALSHA (sidecar GCRA)", reply: "non-integer \(value) in \(reply)")
+                throw RedisError.unexpectedReply(
+                    command: "EVALSHA (sidecar GCRA)",
+                    reply: "non-integer \(value) in \(reply)"
+                )
             }
             integers.append(integer)
         }
@@ -75,8 +78,13 @@ public final class RedisGCRAExecutor: Sendable {
             let remaining = integers[start + 1]
             let retryAfter = integers[start + 2]
             let reset = integers[start + 3]
-            guard allowed == 0 || allowed == 1, remaining >= 0, remaining <= Int64(Int32.max), retryAfter >= 0, reset >= 0 else {
-                throw RedisError.unexpectedReply(command: "EVALSHA (sidecar GCRA)", reply: "out-of-range values in \(reply)")
+            guard allowed == 0 || allowed == 1, remaining >= 0, remaining <= Int64(Int32.max), retryAfter >= 0,
+                reset >= 0
+            else {
+                throw RedisError.unexpectedReply(
+                    command: "EVALSHA (sidecar GCRA)",
+                    reply: "out-of-range values in \(reply)"
+                )
             }
             results.append(
                 GCRACheckResult(
