@@ -114,7 +114,14 @@ private let start: Int64 = 1_700_000_000_000_000
     var tats: [String: Int64] = [:]
     let result = batch.decide(now: start, tats: &tats)[0]
     #expect(
-        result == GCRACheckResult(allowed: true, remaining: 1, retryAfterMicroseconds: 0, resetMicroseconds: 400_000)
+        result
+            == GCRACheckResult(
+                allowed: true,
+                remaining: 1,
+                retryAfterMicroseconds: 0,
+                resetMicroseconds: 400_000,
+                limitingSpend: 1
+            )
     )
 }
 

@@ -70,17 +70,24 @@ private func decodeAll(_ text: String) throws -> [RESPValue] {
 }
 
 @Test func gcraRepliesParseOrFailTyped() throws {
-    let good = RESPValue.array([.integer(1), .integer(4), .integer(0), .integer(100)])
+    let good = RESPValue.array([.integer(1), .integer(4), .integer(0), .integer(100), .integer(1)])
     #expect(
         try RedisGCRAExecutor.results(from: good, checkCount: 1) == [
-            GCRACheckResult(allowed: true, remaining: 4, retryAfterMicroseconds: 0, resetMicroseconds: 100)
+            GCRACheckResult(
+                allowed: true,
+                remaining: 4,
+                retryAfterMicroseconds: 0,
+                resetMicroseconds: 100,
+                limitingSpend: 1
+            )
         ]
     )
     let bad: [RESPValue] = [
         .integer(1),
-        .array([.integer(1), .integer(4), .integer(0)]),
-        .array([.integer(2), .integer(4), .integer(0), .integer(1)]),
-        .array([.integer(1), .bulkString([49]), .integer(0), .integer(1)]),
+        .array([.integer(1), .integer(4), .integer(0), .integer(1)]),
+        .array([.integer(2), .integer(4), .integer(0), .integer(1), .integer(0)]),
+        .array([.integer(1), .bulkString([49]), .integer(0), .integer(1), .integer(0)]),
+        .array([.integer(1), .integer(4), .integer(0), .integer(1), .integer(-1)]),
         .array(nil),
     ]
     for reply in bad {

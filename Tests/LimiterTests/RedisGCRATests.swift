@@ -99,6 +99,7 @@ struct RedisGCRATests {
                 for (got, want) in zip(redis, expected) {
                     #expect(got.allowed == want.allowed)
                     #expect(got.remaining == want.remaining)
+                    #expect(got.limitingSpend == want.limitingSpend)
                     #expect(abs(got.retryAfterMicroseconds - want.retryAfterMicroseconds) <= drift)
                     #expect(abs(got.resetMicroseconds - want.resetMicroseconds) <= drift)
                     #expect(got.resetMicroseconds <= want.resetMicroseconds)

@@ -32,16 +32,21 @@ public struct GCRABatch<Key: Hashable & Sendable>: Sendable {
                 retryAfterMicroseconds: 0,
                 resetMicroseconds: 0
             )
-            for spend in check.spends {
+            var denying = 0
+            for (position, spend) in check.spends.enumerated() {
                 let key = self.keys[spend.keyIndex]
                 let outcome = self.parameters[spend.keyIndex].evaluate(tat: tats[key], cost: spend.cost, now: now)
                 outcomes.append(outcome)
                 if !outcome.allowed {
                     result.allowed = false
-                    result.retryAfterMicroseconds = max(result.retryAfterMicroseconds, outcome.retryAfterMicroseconds)
+                    if outcome.retryAfterMicroseconds > result.retryAfterMicroseconds {
+                        result.retryAfterMicroseconds = outcome.retryAfterMicroseconds
+                        denying = position
+                    }
                 }
             }
-            for (spend, outcome) in zip(check.spends, outcomes) {
+            var fewest = 0
+            for (position, (spend, outcome)) in zip(check.spends, outcomes).enumerated() {
                 // Denied: every bucket reports its untouched state.
                 let reported =
                     result.allowed
@@ -51,10 +56,14 @@ public struct GCRABatch<Key: Hashable & Sendable>: Sendable {
                         cost: 0,
                         now: now
                     )
-                result.remaining = min(result.remaining, reported.remaining)
+                if reported.remaining < result.remaining {
+                    result.remaining = reported.remaining
+                    fewest = position
+                }
                 result.resetMicroseconds = max(result.resetMicroseconds, reported.resetMicroseconds)
             }
             if check.spends.isEmpty { result.remaining = 0 }
+            result.limitingSpend = result.allowed ? fewest : denying
             if result.allowed {
                 for (spend, outcome) in zip(check.spends, outcomes) {
                     tats[self.keys[spend.keyIndex]] = outcome.newTAT

@@ -38,11 +38,21 @@ public struct GCRACheckResult: Sendable, Hashable {
     public var retryAfterMicroseconds: Int64
     /// The longest time until a bucket of the check is full again.
     public var resetMicroseconds: Int64
+    /// Index into the check's spends of the limiting bucket: the fewest tokens left when allowed,
+    /// the longest retry-after when denied (the first on ties).
+    public var limitingSpend: Int
 
-    public init(allowed: Bool, remaining: Int, retryAfterMicroseconds: Int64, resetMicroseconds: Int64) {
+    public init(
+        allowed: Bool,
+        remaining: Int,
+        retryAfterMicroseconds: Int64,
+        resetMicroseconds: Int64,
+        limitingSpend: Int = 0
+    ) {
         self.allowed = allowed
         self.remaining = remaining
         self.retryAfterMicroseconds = retryAfterMicroseconds
         self.resetMicroseconds = resetMicroseconds
+        self.limitingSpend = limitingSpend
     }
 }

@@ -8,8 +8,10 @@
 /// - `now` comes from `TIME` in microseconds; one `MGET` reads every TAT; checks are applied in
 ///   order to the values in the script; only keys of allowed checks are written, once, with
 ///   `SET key <tat> PX <ms until full again, at least 1>`; denials write nothing.
-/// - returns a flat array, four integers per check: allowed (0 or 1), remaining (fewest over the
-///   check's buckets), retry-after µs, reset µs.
+/// - returns a flat array, five integers per check: allowed (0 or 1), remaining (fewest over the
+///   check's buckets), retry-after µs, reset µs, and the 0-based position in the check of the
+///   limiting bucket (the one with the fewest tokens left, or when denied the one with the longest
+///   retry-after), so that responses can name the rule.
 ///
 /// Arithmetic is exact: Lua numbers are doubles and every value stays an integer below 2^53
 /// (a timestamp in µs is about 2^51); quotients are corrected after `math.floor`, and integers are
@@ -51,7 +53,7 @@ public enum GCRAScript {
           end
           pos = pos + 1
           local idx, cost, base = {}, {}, {}
-          local allowed, retry = true, 0
+          local allowed, retry, denying = true, 0, 1
           for j = 1, n do
             local k = tonumber(ARGV[pos])
             local c = tonumber(ARGV[pos + 1])
@@ -66,10 +68,13 @@ public enum GCRAScript {
             local ahead = b + c * interval[k] - now
             if ahead > limit[k] then
               allowed = false
-              if ahead - limit[k] > retry then retry = ahead - limit[k] end
+              if ahead - limit[k] > retry then
+                retry = ahead - limit[k]
+                denying = j
+              end
             end
           end
-          local remaining, reset = nil, 0
+          local remaining, reset, fewest = nil, 0, 1
           for j = 1, n do
             local k = idx[j]
             local ahead = base[j] - now
@@ -77,7 +82,10 @@ public enum GCRAScript {
             local left = limit[k] - ahead
             if left < 0 then left = 0 end
             local r = idiv(left, interval[k])
-            if remaining == nil or r < remaining then remaining = r end
+            if remaining == nil or r < remaining then
+              remaining = r
+              fewest = j
+            end
             if ahead > reset then reset = ahead end
           end
           if allowed then
@@ -90,6 +98,7 @@ public enum GCRAScript {
           results[#results + 1] = remaining or 0
           results[#results + 1] = retry
           results[#results + 1] = reset
+          results[#results + 1] = (allowed and fewest or denying) - 1
         end
         for i = 1, nkeys do
           if dirty[i] then

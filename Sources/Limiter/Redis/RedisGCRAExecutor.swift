@@ -52,12 +52,15 @@ public final class RedisGCRAExecutor: Sendable {
         return RESPCommand(arguments: arguments)
     }
 
-    /// Parses the script's flat reply: four integers per check.
+    /// Integers the script returns per check.
+    static let integersPerCheck = 5
+
+    /// Parses the script's flat reply: five integers per check.
     public static func results(from reply: RESPValue, checkCount: Int) throws -> [GCRACheckResult] {
-        guard case .array(let values?) = reply, values.count == checkCount * 4 else {
+        guard case .array(let values?) = reply, values.count == checkCount * Self.integersPerCheck else {
             throw RedisError.unexpectedReply(
                 command: "EVALSHA (sidecar GCRA)",
-                reply: "expected an array of \(checkCount * 4) integers, got \(reply)"
+                reply: "expected an array of \(checkCount * Self.integersPerCheck) integers, got \(reply)"
             )
         }
         var integers: [Int64] = []
@@ -73,13 +76,14 @@ public final class RedisGCRAExecutor: Sendable {
         }
         var results: [GCRACheckResult] = []
         results.reserveCapacity(checkCount)
-        for start in stride(from: 0, to: integers.count, by: 4) {
+        for start in stride(from: 0, to: integers.count, by: Self.integersPerCheck) {
             let allowed = integers[start]
             let remaining = integers[start + 1]
             let retryAfter = integers[start + 2]
             let reset = integers[start + 3]
+            let limiting = integers[start + 4]
             guard allowed == 0 || allowed == 1, remaining >= 0, remaining <= Int64(Int32.max), retryAfter >= 0,
-                reset >= 0
+                reset >= 0, limiting >= 0, limiting < Int64(Int32.max)
             else {
                 throw RedisError.unexpectedReply(
                     command: "EVALSHA (sidecar GCRA)",
@@ -91,7 +95,8 @@ public final class RedisGCRAExecutor: Sendable {
                     allowed: allowed == 1,
                     remaining: Int(remaining),
                     retryAfterMicroseconds: retryAfter,
-                    resetMicroseconds: reset
+                    resetMicroseconds: reset,
+                    limitingSpend: Int(limiting)
                 )
             )
         }
