@@ -46,6 +46,7 @@ public struct GCRABatch<Key: Hashable & Sendable>: Sendable {
                 }
             }
             var fewest = 0
+            var resets: [Int64] = []
             for (position, (spend, outcome)) in zip(check.spends, outcomes).enumerated() {
                 // Denied: every bucket reports its untouched state.
                 let reported =
@@ -60,10 +61,11 @@ public struct GCRABatch<Key: Hashable & Sendable>: Sendable {
                     result.remaining = reported.remaining
                     fewest = position
                 }
-                result.resetMicroseconds = max(result.resetMicroseconds, reported.resetMicroseconds)
+                resets.append(reported.resetMicroseconds)
             }
             if check.spends.isEmpty { result.remaining = 0 }
             result.limitingSpend = result.allowed ? fewest : denying
+            result.resetMicroseconds = resets.isEmpty ? 0 : resets[result.limitingSpend]
             if result.allowed {
                 for (spend, outcome) in zip(check.spends, outcomes) {
                     tats[self.keys[spend.keyIndex]] = outcome.newTAT

@@ -36,7 +36,7 @@ public struct GCRACheckResult: Sendable, Hashable {
     public var remaining: Int
     /// 0 when allowed; else the longest retry-after over the denying buckets.
     public var retryAfterMicroseconds: Int64
-    /// The longest time until a bucket of the check is full again.
+    /// Time until the limiting bucket (see ``limitingSpend``) is full again.
     public var resetMicroseconds: Int64
     /// Index into the check's spends of the limiting bucket: the fewest tokens left when allowed,
     /// the longest retry-after when denied (the first on ties).

@@ -9,9 +9,9 @@
 ///   order to the values in the script; only keys of allowed checks are written, once, with
 ///   `SET key <tat> PX <ms until full again, at least 1>`; denials write nothing.
 /// - returns a flat array, five integers per check: allowed (0 or 1), remaining (fewest over the
-///   check's buckets), retry-after µs, reset µs, and the 0-based position in the check of the
-///   limiting bucket (the one with the fewest tokens left, or when denied the one with the longest
-///   retry-after), so that responses can name the rule.
+///   check's buckets), retry-after µs, reset µs (until the limiting bucket is full again), and the
+///   0-based position in the check of the limiting bucket (the one with the fewest tokens left,
+///   or when denied the one with the longest retry-after), so that responses can name the rule.
 ///
 /// Arithmetic is exact: Lua numbers are doubles and every value stays an integer below 2^53
 /// (a timestamp in µs is about 2^51); quotients are corrected after `math.floor`, and integers are
@@ -74,11 +74,12 @@ public enum GCRAScript {
               end
             end
           end
-          local remaining, reset, fewest = nil, 0, 1
+          local remaining, fewest, full = nil, 1, {}
           for j = 1, n do
             local k = idx[j]
             local ahead = base[j] - now
             if allowed then ahead = ahead + cost[j] * interval[k] end
+            full[j] = ahead
             local left = limit[k] - ahead
             if left < 0 then left = 0 end
             local r = idiv(left, interval[k])
@@ -86,8 +87,9 @@ public enum GCRAScript {
               remaining = r
               fewest = j
             end
-            if ahead > reset then reset = ahead end
           end
+          local limiting = allowed and fewest or denying
+          local reset = full[limiting] or 0
           if allowed then
             for j = 1, n do
               tats[idx[j]] = base[j] + cost[j] * interval[idx[j]]
@@ -98,7 +100,7 @@ public enum GCRAScript {
           results[#results + 1] = remaining or 0
           results[#results + 1] = retry
           results[#results + 1] = reset
-          results[#results + 1] = (allowed and fewest or denying) - 1
+          results[#results + 1] = limiting - 1
         end
         for i = 1, nkeys do
           if dirty[i] then

@@ -99,7 +99,11 @@ public final class InProcessRateLimiter: RateLimiter {
 
     /// Decides `request` now; `nil` when no rule applies.
     public func decide<Request: RateLimitRequest>(_ request: Request) -> RateLimitDecision? {
-        let matches = self.matcher.matches(request)
+        self.decide(matches: self.matcher.matches(request))
+    }
+
+    /// Decides already matched rules (indices into ``matcher``'s rules); `nil` when there are none.
+    public func decide(matches: [RuleMatch]) -> RateLimitDecision? {
         if matches.isEmpty { return nil }
         let ids = matches.map { InProcessBucketID(ruleIndex: $0.ruleIndex, clientKey: $0.clientKey) }
         let shardIndices = ids.map(self.shardIndex(of:))

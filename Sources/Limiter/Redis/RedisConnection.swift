@@ -1,11 +1,12 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// One TCP connection to Redis, with pipelined requests answered in order.
 ///
-/// Not in scope yet: reconnecting (a closed connection stays closed; make a new one) and
-/// `rediss://` TLS.
+/// A closed connection stays closed; ``RedisBatcher`` makes a new one. `rediss://` connects
+/// through TLS (swift-nio-ssl, system trust roots, the host name verified).
 public final class RedisConnection: Sendable {
     /// Where and how to connect.
     public struct Configuration: Sendable, Hashable {
@@ -19,6 +20,8 @@ public final class RedisConnection: Sendable {
         public var password: String?
         /// Database for `SELECT`; 0 sends no `SELECT`.
         public var database: Int
+        /// Whether to connect through TLS (`rediss://`).
+        public var useTLS: Bool
         /// Longest wait for the TCP connection.
         public var connectTimeout: TimeAmount
         /// Deadline of a request when ``RedisConnection/send(_:timeout:)`` is given none.
@@ -30,6 +33,7 @@ public final class RedisConnection: Sendable {
             username: String? = nil,
             password: String? = nil,
             database: Int = 0,
+            useTLS: Bool = false,
             connectTimeout: TimeAmount = .seconds(2),
             requestTimeout: TimeAmount = .milliseconds(50)
         ) {
@@ -38,6 +42,7 @@ public final class RedisConnection: Sendable {
             self.username = username
             self.password = password
             self.database = database
+            self.useTLS = useTLS
             self.connectTimeout = connectTimeout
             self.requestTimeout = requestTimeout
         }
@@ -69,6 +74,14 @@ public final class RedisConnection: Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if configuration.useTLS {
+                        let context = try NIOSSLContext(configuration: .makeClientConfiguration())
+                        let hostname = configuration.host.first?.isNumber == true || configuration.host.contains(":")
+                            ? nil : configuration.host
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: context, serverHostname: hostname)
+                        )
+                    }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder()))
                     try channel.pipeline.syncOperations.addHandler(RedisConnectionHandler())
                 }
