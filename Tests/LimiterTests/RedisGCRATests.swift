@@ -1,5 +1,6 @@
 import Limiter
 import NIOCore
+import TestSupport
 import Testing
 
 /// A deterministic generator (SplitMix64) so a failing sequence can be replayed from its seed.

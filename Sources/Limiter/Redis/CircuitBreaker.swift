@@ -31,7 +31,11 @@ public struct CircuitBreaker: Sendable {
     /// Longest back-off.
     public let maximumBackoff: TimeAmount
 
-    public init(threshold: Int = 3, initialBackoff: TimeAmount = .milliseconds(250), maximumBackoff: TimeAmount = .seconds(5)) {
+    public init(
+        threshold: Int = 3,
+        initialBackoff: TimeAmount = .milliseconds(250),
+        maximumBackoff: TimeAmount = .seconds(5)
+    ) {
         self.threshold = max(1, threshold)
         self.initialBackoff = initialBackoff
         self.maximumBackoff = maximumBackoff

@@ -97,7 +97,12 @@ final class RedisBatcher {
             limiter.metrics.record(rule: match.ruleIndex, decision: .limited, source: "cache")
             return RateLimitDecision(
                 verdict: .limited,
-                policy: limiter.policy(match, remaining: 0, resetMicroseconds: retryAfter, retryAfterMicroseconds: retryAfter)
+                policy: limiter.policy(
+                    match,
+                    remaining: 0,
+                    resetMicroseconds: retryAfter,
+                    retryAfterMicroseconds: retryAfter
+                )
             )
         }
         return nil
@@ -125,7 +130,9 @@ final class RedisBatcher {
         case .closed:
             let enforced = matches.filter { !rules[$0.ruleIndex].shadow }
             guard !enforced.isEmpty else { return RateLimitDecision(verdict: .allowed, policy: nil) }
-            for match in enforced { limiter.metrics.record(rule: match.ruleIndex, decision: .limited, source: "closed") }
+            for match in enforced {
+                limiter.metrics.record(rule: match.ruleIndex, decision: .limited, source: "closed")
+            }
             return RateLimitDecision(verdict: .unavailable, policy: nil)
         }
     }
@@ -175,26 +182,34 @@ final class RedisBatcher {
         }
         limiter.metrics.batchSize.record(batch.count)
         let started = NIODeadline.now()
-        executor.execute(GCRABatch(keys: keys, parameters: parameters, checks: checks), timeout: limiter.configuration.timeout)
-            .assumeIsolated()
-            .whenComplete { result in
-                let now = NIODeadline.now()
-                self.limiter.metrics.requestDuration.recordNanoseconds((now - started).nanoseconds)
-                switch result {
-                case .success(let results):
-                    self.breaker.recordSuccess()
-                    self.limiter.metrics.up.record(1)
-                    for (request, placement) in zip(batch, placements) {
-                        request.promise.succeed(self.decision(request, placement: placement, results: results, now: now))
-                    }
-                case .failure(let error):
-                    self.batchFailed(error, now: now)
-                    for request in batch { request.promise.succeed(self.fallback(request.matches)) }
+        executor.execute(
+            GCRABatch(keys: keys, parameters: parameters, checks: checks),
+            timeout: limiter.configuration.timeout
+        )
+        .assumeIsolated()
+        .whenComplete { result in
+            let now = NIODeadline.now()
+            self.limiter.metrics.requestDuration.recordNanoseconds((now - started).nanoseconds)
+            switch result {
+            case .success(let results):
+                self.breaker.recordSuccess()
+                self.limiter.metrics.up.record(1)
+                for (request, placement) in zip(batch, placements) {
+                    request.promise.succeed(self.decision(request, placement: placement, results: results, now: now))
                 }
+            case .failure(let error):
+                self.batchFailed(error, now: now)
+                for request in batch { request.promise.succeed(self.fallback(request.matches)) }
             }
+        }
     }
 
-    private func decision(_ request: Waiting, placement: Placement, results: [GCRACheckResult], now: NIODeadline)
+    private func decision(
+        _ request: Waiting,
+        placement: Placement,
+        results: [GCRACheckResult],
+        now: NIODeadline
+    )
         -> RateLimitDecision
     {
         let metrics = limiter.metrics
@@ -220,7 +235,11 @@ final class RedisBatcher {
             return RateLimitDecision(verdict: .allowed, policy: policy)
         }
         metrics.record(rule: limiting.ruleIndex, decision: .limited, source: "redis")
-        rememberDenial(of: request.keys[limitingPosition], retryAfterMicroseconds: result.retryAfterMicroseconds, now: now)
+        rememberDenial(
+            of: request.keys[limitingPosition],
+            retryAfterMicroseconds: result.retryAfterMicroseconds,
+            now: now
+        )
         return RateLimitDecision(verdict: .limited, policy: policy)
     }
 

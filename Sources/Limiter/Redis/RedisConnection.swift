@@ -76,7 +76,8 @@ public final class RedisConnection: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     if configuration.useTLS {
                         let context = try NIOSSLContext(configuration: .makeClientConfiguration())
-                        let hostname = configuration.host.first?.isNumber == true || configuration.host.contains(":")
+                        let hostname =
+                            configuration.host.first?.isNumber == true || configuration.host.contains(":")
                             ? nil : configuration.host
                         try channel.pipeline.syncOperations.addHandler(
                             NIOSSLClientHandler(context: context, serverHostname: hostname)

@@ -70,7 +70,9 @@ public final class RedisRateLimiter: RateLimiter {
         self.failureMode = Mutex(failureMode)
         var batchers: [ObjectIdentifier: (loop: any EventLoop, box: NIOLoopBoundBox<RedisBatcher?>)] = [:]
         for loop in group.makeIterator() {
-            batchers[ObjectIdentifier(loop)] = (loop, NIOLoopBoundBox.makeEmptyBox(valueType: RedisBatcher.self, eventLoop: loop))
+            batchers[ObjectIdentifier(loop)] = (
+                loop, NIOLoopBoundBox.makeEmptyBox(valueType: RedisBatcher.self, eventLoop: loop)
+            )
         }
         self.batchers = batchers
         for (loop, _) in batchers.values {
@@ -113,7 +115,12 @@ public final class RedisRateLimiter: RateLimiter {
     }
 
     /// The policy a response reports for `match` after `result`.
-    func policy(_ match: RuleMatch, remaining: Int, resetMicroseconds: Int64, retryAfterMicroseconds: Int64)
+    func policy(
+        _ match: RuleMatch,
+        remaining: Int,
+        resetMicroseconds: Int64,
+        retryAfterMicroseconds: Int64
+    )
         -> RateLimitPolicyState
     {
         let rule = matcher.rules[match.ruleIndex]
@@ -160,10 +167,16 @@ struct RedisLimiterMetrics: Sendable {
                     }
                 )
             }
-            return PerRule(allowed: counters("allowed"), limited: counters("limited"), shadowLimited: counters("shadow_limited"))
+            return PerRule(
+                allowed: counters("allowed"),
+                limited: counters("limited"),
+                shadowLimited: counters("shadow_limited")
+            )
         }
         self.errors = Dictionary(
-            uniqueKeysWithValues: Self.errorKinds.map { ($0, Counter(label: "sidecar_redis_errors_total", dimensions: [("kind", $0)])) }
+            uniqueKeysWithValues: Self.errorKinds.map {
+                ($0, Counter(label: "sidecar_redis_errors_total", dimensions: [("kind", $0)]))
+            }
         )
     }
 

@@ -4,13 +4,13 @@ import NIOCore
 import NIOPosix
 
 /// A throw-away `redis-server` on a free local port, for one test.
-final class RedisServerProcess: Sendable {
-    static let executable = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first {
+public final class RedisServerProcess: Sendable {
+    public static let executable = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first {
         FileManager.default.isExecutableFile(atPath: $0)
     }
-    static var isAvailable: Bool { executable != nil }
+    public static var isAvailable: Bool { executable != nil }
 
-    let port: Int
+    public let port: Int
     private let process: Process
 
     private init(port: Int, process: Process) {
@@ -18,13 +18,16 @@ final class RedisServerProcess: Sendable {
         self.process = process
     }
 
-    /// Starts a server with no persistence and waits until it accepts connections.
-    static func start(extraArguments: [String] = []) async throws -> RedisServerProcess {
+    /// Starts a server with no persistence (on `port`, else a free one) and waits until it accepts connections.
+    public static func start(
+        port requested: Int? = nil,
+        extraArguments: [String] = []
+    ) async throws
+        -> RedisServerProcess
+    {
         let group = MultiThreadedEventLoopGroup.singleton
-        // Bind to port 0 to learn a free port, release it, and hand it to Redis.
-        let probe = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
-        let port = probe.localAddress!.port!
-        try await probe.close()
+        let port: Int
+        if let requested { port = requested } else { port = try await freeLoopbackPort() }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable!)
         process.arguments =
@@ -44,7 +47,7 @@ final class RedisServerProcess: Sendable {
         throw RedisError.connectionFailed(host: "127.0.0.1", port: port, reason: "redis-server did not start")
     }
 
-    func connect(
+    public func connect(
         password: String? = nil,
         database: Int = 0,
         requestTimeout: TimeAmount = .seconds(5)
@@ -61,11 +64,25 @@ final class RedisServerProcess: Sendable {
         ).get()
     }
 
-    func stop() {
+    /// Sends `signal` to the server (`SIGSTOP` freezes it, `SIGCONT` resumes it).
+    public func signal(_ signal: Int32) {
+        kill(self.process.processIdentifier, signal)
+    }
+
+    public func stop() {
         // SIGKILL: the child inherits the test thread's signal mask, in which SIGTERM is blocked.
         if self.process.isRunning {
             kill(self.process.processIdentifier, SIGKILL)
             self.process.waitUntilExit()
         }
     }
+}
+
+/// A loopback port that was free a moment ago: bound to port 0, then released.
+public func freeLoopbackPort() async throws -> Int {
+    let probe = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0)
+        .get()
+    let port = probe.localAddress!.port!
+    try await probe.close()
+    return port
 }
