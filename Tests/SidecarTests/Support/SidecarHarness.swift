@@ -14,6 +14,7 @@ struct SidecarHarness {
     let upstream: TestUpstream
     let server: ProxyServer
     let client: HTTPClient
+    let limiters: RateLimiters
 
     var port: Int { server.localAddress.port! }
     var baseURL: String { "http://127.0.0.1:\(port)" }
@@ -32,25 +33,34 @@ struct SidecarHarness {
         configure(&configuration)
         var logger = Logger(label: "sidecar-test")
         logger.logLevel = .critical
+        let limiters = RateLimiters.make(configuration: configuration, group: group, logger: logger)
         let server = try await ProxyServer.start(
             configuration: configuration,
             group: group,
-            limiter: AllowAllRateLimiter(),
+            limiter: limiters.limiter,
             logger: logger
         )
         let client = HTTPClient(eventLoopGroupProvider: .shared(group))
-        let harness = SidecarHarness(group: group, upstream: upstream, server: server, client: client)
+        let harness = SidecarHarness(
+            group: group,
+            upstream: upstream,
+            server: server,
+            client: client,
+            limiters: limiters
+        )
         do {
             try await body(harness)
         } catch {
             try? await client.shutdown()
             await server.drain(grace: .milliseconds(100))
+            await limiters.redis?.shutdown()
             try? await upstream.stop()
             try? await group.shutdownGracefully()
             throw error
         }
         try await client.shutdown()
         await server.drain(grace: .milliseconds(100))
+        await limiters.redis?.shutdown()
         try await upstream.stop()
         try await group.shutdownGracefully()
     }

@@ -1,0 +1,199 @@
+import AsyncHTTPClient
+import Limiter
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+import TestSupport
+import Testing
+
+@testable import Sidecar
+
+@Suite("Rate limits through the proxy")
+struct RateLimitIntegrationTests {
+    private static func rule(_ name: String, _ text: String) throws -> RateLimitRule {
+        try RuleParser.parse(name: name, text)
+    }
+
+    @Test func inProcessLimitAnswers429WithHeadersAndProblemBody() async throws {
+        try await SidecarHarness.with(configure: { $0.rules = [try! Self.rule("per_ip", "3/m by ip")] }) { harness in
+            for expectedRemaining in [2, 1, 0] {
+                let response = try await harness.send("/hello")
+                #expect(response.status == 200)
+                #expect(response.headers.first(name: "ratelimit-policy") == "\"per_ip\";q=3;w=60")
+                #expect(
+                    response.headers.first(name: "ratelimit")?.hasPrefix("\"per_ip\";r=\(expectedRemaining);t=") == true
+                )
+            }
+            let denied = try await harness.send("/hello")
+            #expect(denied.status == 429)
+            #expect(denied.headers.first(name: "retry-after") == "20")
+            #expect(denied.headers.first(name: "content-type") == "application/problem+json")
+            let body = String(buffer: denied.body)
+            #expect(body.contains("\"rule\":\"per_ip\"") && body.contains("\"retry_after\":20"))
+            // The upstream saw only the allowed requests.
+        }
+    }
+
+    @Test func rulesMatchOnMethodAndPath() async throws {
+        try await SidecarHarness.with(configure: { $0.rules = [try! Self.rule("jobs", "1/m on POST /sink*")] }) {
+            harness in
+            #expect(try await harness.send("/sink", method: .POST, body: .bytes(ByteBuffer(string: "a"))).status == 200)
+            #expect(try await harness.send("/sink", method: .POST, body: .bytes(ByteBuffer(string: "a"))).status == 429)
+            // Other methods and paths are not limited and carry no rate-limit headers.
+            let other = try await harness.send("/hello")
+            #expect(other.status == 200)
+            #expect(other.headers.first(name: "ratelimit") == nil)
+        }
+    }
+
+    @Test func shadowRulesNeverDeny() async throws {
+        try await SidecarHarness.with(configure: { $0.rules = [try! Self.rule("trial", "1/m shadow")] }) { harness in
+            var statuses: [Int] = []
+            for _ in 0..<3 { statuses.append(try await harness.send("/hello").status) }
+            #expect(statuses == [200, 200, 200])
+        }
+    }
+
+    @Test func legacyHeadersAndOff() async throws {
+        try await SidecarHarness.with(configure: {
+            $0.rules = [try! Self.rule("fleet", "10/s")]
+            $0.rateLimitHeaders = .legacy
+        }) { harness in
+            let response = try await harness.send("/hello")
+            #expect(response.headers.first(name: "x-ratelimit-limit") == "10")
+            #expect(response.headers.first(name: "x-ratelimit-remaining") == "9")
+            #expect(response.headers.first(name: "ratelimit") == nil)
+        }
+        try await SidecarHarness.with(configure: {
+            $0.rules = [try! Self.rule("fleet", "10/s")]
+            $0.rateLimitHeaders = .off
+        }) { harness in
+            let response = try await harness.send("/hello")
+            #expect(response.headers.first(name: "ratelimit") == nil)
+            #expect(response.headers.first(name: "x-ratelimit-limit") == nil)
+        }
+    }
+
+    @Test(
+        .enabled(if: RedisServerProcess.isAvailable, "redis-server is not installed: apt-get install -y redis-server")
+    )
+    func redisClosedModeAnswers503WhenRedisIsDown() async throws {
+        let deadPort = try await freeLoopbackPort()
+        try await SidecarHarness.with(configure: {
+            $0.rules = [try! Self.rule("fleet", "100/s")]
+            $0.redis = RedisURL(
+                useTLS: false,
+                host: "127.0.0.1",
+                port: deadPort,
+                username: nil,
+                password: nil,
+                database: 0
+            )
+            $0.redisFailureMode = .closed
+        }) { harness in
+            let response = try await harness.send("/hello")
+            #expect(response.status == 503)
+        }
+    }
+}
+
+/// Three sidecars sharing one Redis, hammered at once on one key: together they admit what one
+/// limit allows, not three times as much.
+@Suite("Fleet accuracy", .serialized)
+struct FleetAccuracyTests {
+    @Test(
+        .enabled(if: RedisServerProcess.isAvailable, "redis-server is not installed: apt-get install -y redis-server")
+    )
+    func threeReplicasAdmitBurstPlusRateTimesElapsed() async throws {
+        let redis = try await RedisServerProcess.start()
+        defer { redis.stop() }
+        let rate = 200
+        let burst = 100
+        let rule = try RuleParser.parse(name: "fleet", "\(rate)/s burst \(burst)")
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let upstream = try await TestUpstream.start(group: group)
+        var logger = Logger(label: "accuracy")
+        logger.logLevel = .critical
+
+        var servers: [(ProxyServer, RateLimiters, MultiThreadedEventLoopGroup)] = []
+        for _ in 0..<3 {
+            let replicaGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            var configuration = try SidecarConfiguration.load(environment: [:])
+            configuration.listen = ListenAddress(host: "127.0.0.1", port: 0)
+            configuration.upstream = .tcp(host: "127.0.0.1", port: upstream.port)
+            configuration.rules = [rule]
+            configuration.redis = RedisURL(
+                useTLS: false,
+                host: "127.0.0.1",
+                port: redis.port,
+                username: nil,
+                password: nil,
+                database: 0
+            )
+            configuration.redisTimeout = .milliseconds(500)
+            configuration.redisFailureMode = .closed
+            let limiters = RateLimiters.make(configuration: configuration, group: replicaGroup, logger: logger)
+            let server = try await ProxyServer.start(
+                configuration: configuration,
+                group: replicaGroup,
+                limiter: limiters.limiter,
+                logger: logger
+            )
+            servers.append((server, limiters, replicaGroup))
+        }
+        // Let every replica connect to Redis before the clock starts.
+        try await Task.sleep(for: .milliseconds(500))
+
+        let client = HTTPClient(
+            eventLoopGroupProvider: .shared(group),
+            configuration: HTTPClient.Configuration(
+                connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 8)
+            )
+        )
+        let tally = Tally()
+        let seconds = 3.0
+        let clock = ContinuousClock()
+        let start = clock.now
+        let ports = servers.map { $0.0.localAddress.port! }
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for worker in 0..<12 {
+                let port = ports[worker % ports.count]
+                tasks.addTask {
+                    while clock.now - start < .seconds(seconds) {
+                        let response = try await client.execute(
+                            HTTPClientRequest(url: "http://127.0.0.1:\(port)/hello"),
+                            timeout: .seconds(5)
+                        )
+                        _ = try await response.body.collect(upTo: 1024)
+                        if response.status == .ok { tally.admitted.add(1, ordering: .relaxed) }
+                        if response.status == .serviceUnavailable { tally.unavailable.add(1, ordering: .relaxed) }
+                    }
+                }
+            }
+            try await tasks.waitForAll()
+        }
+        let elapsed = (clock.now - start) / .seconds(1)
+        let expected = Double(burst) + Double(rate) * elapsed
+        let got = Double(tally.admitted.load(ordering: .relaxed))
+        print("fleet accuracy: admitted \(Int(got)) of \(Int(expected)) expected over \(elapsed) s by three replicas")
+        #expect(tally.unavailable.load(ordering: .relaxed) == 0)
+        #expect(abs(got - expected) / expected <= 0.02, "admitted \(Int(got)), expected \(Int(expected)) ± 2%")
+
+        try await client.shutdown()
+        for (server, limiters, replicaGroup) in servers {
+            await server.drain(grace: .milliseconds(100))
+            await limiters.redis?.shutdown()
+            try await replicaGroup.shutdownGracefully()
+        }
+        try await upstream.stop()
+        try await group.shutdownGracefully()
+    }
+}
+
+/// Counts outcomes across concurrent client tasks.
+private final class Tally: Sendable {
+    let admitted = Atomic<Int>(0)
+    let unavailable = Atomic<Int>(0)
+}
