@@ -4,10 +4,13 @@ set -euo pipefail
 BIN=${1:-.build/debug/sidecar}
 UPSTREAM_PORT=${UPSTREAM_PORT:-18000}
 PORT=${PORT:-18080}
+REPLICA_PORTS=(18081 18082)
+REDIS_PORT=${REDIS_PORT:-18379}
 WORK=$(mktemp -d /tmp/sidecar-demo.XXXXXX)
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [[ -f $WORK/redis.pid ]] && kill "$(cat "$WORK/redis.pid")" 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -64,3 +67,40 @@ echo "  sidecar exit status: $status"
 
 step "access log (SIDECAR_ACCESS_LOG=json)"
 sed 's/^/  /' "$WORK/access.log"
+
+# --- Two replicas, one limit: the reason the sidecar exists. ---
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+  --pidfile "$WORK/redis.pid" --logfile "$WORK/redis.log"
+wait_port "$REDIS_PORT"
+LIMIT="10/m by ip"
+for port in "${REPLICA_PORTS[@]}"; do
+  SIDECAR_LISTEN=127.0.0.1:$port SIDECAR_UPSTREAM=http://127.0.0.1:$UPSTREAM_PORT SIDECAR_ADMIN_LISTEN=127.0.0.1:0 \
+    SIDECAR_REDIS_URL=redis://127.0.0.1:$REDIS_PORT SIDECAR_LIMIT_PER_CLIENT="$LIMIT" \
+    "$BIN" >/dev/null 2>"$WORK/replica-$port.log" &
+  PIDS+=($!)
+done
+for port in "${REPLICA_PORTS[@]}"; do wait_port "$port"; done
+sleep 0.5
+
+step "two replicas share SIDECAR_LIMIT_PER_CLIENT=\"$LIMIT\" through Redis; 40 requests, alternating"
+declare -A admitted=([${REPLICA_PORTS[0]}]=0 [${REPLICA_PORTS[1]}]=0)
+for i in $(seq 1 40); do
+  port=${REPLICA_PORTS[$((i % 2))]}
+  code=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/jobs/$i")
+  [[ $code == 200 ]] && admitted[$port]=$((admitted[$port] + 1))
+done
+total=$((admitted[${REPLICA_PORTS[0]}] + admitted[${REPLICA_PORTS[1]}]))
+echo "  replica :${REPLICA_PORTS[0]} admitted ${admitted[${REPLICA_PORTS[0]}]}"
+echo "  replica :${REPLICA_PORTS[1]} admitted ${admitted[${REPLICA_PORTS[1]}]}"
+echo "  total admitted $total of 40 (the limit is 10 per minute for the whole fleet, not per replica)"
+
+step "a denied request: 429, Retry-After, RateLimit headers, problem+json"
+curl -sS -i "http://127.0.0.1:${REPLICA_PORTS[0]}/jobs/again" | sed 's/^/  /'
+echo
+
+step "what Redis holds: one hashed bucket, no client address; EVALSHA calls (denials are cached locally)"
+redis-cli -p "$REDIS_PORT" --scan --pattern 'sidecar:*' | while read -r key; do
+  echo "  $key  ttl $(redis-cli -p "$REDIS_PORT" pttl "$key") ms"
+done
+redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' | grep -E '^cmdstat_(evalsha|script)' | sed 's/^/  /'
+[[ $total -eq 10 ]] || { echo "  unexpected: the fleet admitted $total, not 10" >&2; exit 1; }
