@@ -22,6 +22,13 @@ public protocol RateLimitRequest {
     var host: String? { get }
     /// The first value of a header, by case-insensitive name.
     func firstHeader(named name: String) -> String?
+    /// A claim of the request's verified bearer token; `nil` when absent or unverified.
+    func jwtClaim(named name: String) -> String?
+}
+
+extension RateLimitRequest {
+    /// No verified token.
+    public func jwtClaim(named name: String) -> String? { nil }
 }
 
 /// The answer of ``RateLimiter/check(_:on:)``.

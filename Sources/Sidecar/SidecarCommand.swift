@@ -26,11 +26,16 @@ func loadConfigurationOrExit() throws -> SidecarConfiguration {
     do {
         return try SidecarConfiguration.load(environment: ProcessInfo.processInfo.environment)
     } catch {
-        var standardError = FileHandle.standardError
-        print("sidecar: invalid configuration:", to: &standardError)
-        for problem in error.problems { print("  \(problem)", to: &standardError) }
-        throw ExitCode(exitConfigurationError)
+        throw exitForConfiguration(error)
     }
+}
+
+/// Prints `error`'s problems to standard error; the exit (status 78) to throw.
+func exitForConfiguration(_ error: ConfigurationError) -> ExitCode {
+    var standardError = FileHandle.standardError
+    print("sidecar: invalid configuration:", to: &standardError)
+    for problem in error.problems { print("  \(problem)", to: &standardError) }
+    return ExitCode(exitConfigurationError)
 }
 
 extension SidecarCommand {
@@ -47,7 +52,13 @@ extension SidecarCommand {
                 return handler
             }
             let logger = Logger(label: "sidecar")
-            let service = SidecarService(configuration: configuration, logger: logger)
+            let jwt: JWTClaimVerifier?
+            do {
+                jwt = try await JWTSetup.verifier(for: configuration)
+            } catch {
+                throw exitForConfiguration(error)
+            }
+            let service = SidecarService(configuration: configuration, jwt: jwt, logger: logger)
             let group = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
                     services: [.init(service: service)],

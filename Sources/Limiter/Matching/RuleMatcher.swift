@@ -64,10 +64,8 @@ public struct RuleMatcher: Sendable {
             return request.host
         case .header(let name):
             return request.firstHeader(named: name)
-        case .jwt:
-            // TODO(jwt): verify the bearer token (SIDECAR_JWT_*) and return the claim's value.
-            // Until then a `jwt:` part is absent, so `jwt:sub|ip` falls back to `ip`.
-            return nil
+        case .jwt(let claim):
+            return request.jwtClaim(named: claim)
         }
     }
 

@@ -195,7 +195,11 @@ final class RedisBatcher {
                 self.breaker.recordSuccess()
                 self.limiter.metrics.up.record(1)
                 for (request, placement) in zip(batch, placements) {
-                    request.promise.succeed(self.decision(request, placement: placement, results: results, now: now))
+                    // Denials are remembered from when the batch was sent: Redis decided later than
+                    // that, so a cached denial never outlasts the real one.
+                    request.promise.succeed(
+                        self.decision(request, placement: placement, results: results, sentAt: started)
+                    )
                 }
             case .failure(let error):
                 self.batchFailed(error, now: now)
@@ -208,7 +212,7 @@ final class RedisBatcher {
         _ request: Waiting,
         placement: Placement,
         results: [GCRACheckResult],
-        now: NIODeadline
+        sentAt: NIODeadline
     )
         -> RateLimitDecision
     {
@@ -238,7 +242,7 @@ final class RedisBatcher {
         rememberDenial(
             of: request.keys[limitingPosition],
             retryAfterMicroseconds: result.retryAfterMicroseconds,
-            now: now
+            now: sentAt
         )
         return RateLimitDecision(verdict: .limited, policy: policy)
     }

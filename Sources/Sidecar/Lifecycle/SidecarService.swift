@@ -1,3 +1,4 @@
+import Foundation
 import Limiter
 import Logging
 import NIOCore
@@ -7,6 +8,8 @@ import ServiceLifecycle
 /// The running sidecar: event loops, the public listener, and the drain on graceful shutdown.
 struct SidecarService: Service {
     let configuration: SidecarConfiguration
+    /// Verifies bearer tokens for `jwt:` keys, when configured.
+    let jwt: JWTClaimVerifier?
     let logger: Logger
 
     func run() async throws {
@@ -19,6 +22,7 @@ struct SidecarService: Service {
                 configuration: configuration,
                 group: group,
                 limiter: limiter,
+                jwt: jwt,
                 logger: logger
             )
         } catch {
@@ -76,5 +80,50 @@ struct RateLimiters {
             logger: logger
         )
         return RateLimiters(limiter: limiter, redis: limiter)
+    }
+}
+
+/// Loads the JWT keys when a rule takes a `jwt:` key.
+enum JWTSetup {
+    /// The verifier, or `nil` when no rule needs one or no key is configured.
+    static func verifier(for configuration: SidecarConfiguration) async throws(ConfigurationError) -> JWTClaimVerifier?
+    {
+        let needed = configuration.rules.contains { rule in
+            rule.key?.alternatives.contains { alternative in
+                alternative.contains { part in
+                    if case .jwt = part { return true }
+                    return false
+                }
+            } ?? false
+        }
+        guard needed, configuration.jwtHS256SecretFile != nil || configuration.jwtPublicKeyFile != nil else {
+            return nil
+        }
+        var secret: [UInt8]?
+        if let path = configuration.jwtHS256SecretFile {
+            // A trailing newline, as editors and `echo` leave, is not part of the secret.
+            var bytes = try Array(readFile(path, variable: "SIDECAR_JWT_HS256_SECRET_FILE").utf8)
+            while let last = bytes.last, last == UInt8(ascii: "\n") || last == UInt8(ascii: "\r") { bytes.removeLast() }
+            secret = bytes
+        }
+        var pem: String?
+        if let path = configuration.jwtPublicKeyFile {
+            pem = try readFile(path, variable: "SIDECAR_JWT_PUBLIC_KEY_FILE")
+        }
+        do {
+            return try await JWTClaimVerifier.make(hs256Secret: secret, publicKeyPEM: pem)
+        } catch {
+            let variable =
+                error == .emptySecret ? "SIDECAR_JWT_HS256_SECRET_FILE" : "SIDECAR_JWT_PUBLIC_KEY_FILE"
+            throw ConfigurationError(problems: ["\(variable): \(error)"])
+        }
+    }
+
+    private static func readFile(_ path: String, variable: String) throws(ConfigurationError) -> String {
+        do {
+            return try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(problems: ["\(variable)=\"\(path)\": cannot read the file: \(error)"])
+        }
     }
 }

@@ -19,6 +19,8 @@ final class ProxyHandler: ChannelDuplexHandler {
         var idleTimeout: TimeAmount
         var upstreamTimeout: TimeAmount
         var accessLog: AccessLog?
+        /// Verifies bearer tokens when a rule takes a `jwt:` key.
+        var jwt: JWTClaimVerifier? = nil
     }
 
     /// The request being served.
@@ -230,7 +232,43 @@ final class ProxyHandler: ChannelDuplexHandler {
         forwarded: ForwardingPolicy.ForwardedRequest,
         context: ChannelHandlerContext
     ) {
-        let request = ProxiedRequest(head: head, clientAddress: forwarded.clientAddress, host: forwarded.host)
+        guard let jwt = settings.jwt else {
+            checkLimits(
+                ProxiedRequest(head: head, clientAddress: forwarded.clientAddress, host: forwarded.host),
+                context
+            )
+            return
+        }
+        switch jwt.lookup(authorization: head.headers.first(name: "authorization"), on: context.eventLoop) {
+        case .absent:
+            checkLimits(
+                ProxiedRequest(head: head, clientAddress: forwarded.clientAddress, host: forwarded.host),
+                context
+            )
+        case .known(let claims):
+            let request = ProxiedRequest(
+                head: head,
+                clientAddress: forwarded.clientAddress,
+                host: forwarded.host,
+                claims: claims
+            )
+            checkLimits(request, context)
+        case .pending(let future):
+            // The first request with a token waits for its verification; later ones find it cached.
+            future.assumeIsolated().whenComplete { result in
+                let claims = (try? result.get()) ?? nil
+                let request = ProxiedRequest(
+                    head: head,
+                    clientAddress: forwarded.clientAddress,
+                    host: forwarded.host,
+                    claims: claims
+                )
+                self.checkLimits(request, context)
+            }
+        }
+    }
+
+    private func checkLimits(_ request: ProxiedRequest, _ context: ChannelHandlerContext) {
         switch limiter.check(request, on: context.eventLoop) {
         case .unlimited:
             limiterDecided(nil, context: context)
@@ -578,6 +616,7 @@ struct ProxiedRequest: RateLimitRequest {
     var head: HTTPRequestHead
     var clientAddress: String?
     var host: String?
+    var claims: JWTClaims? = nil
 
     var method: String { head.method.rawValue }
 
@@ -588,6 +627,10 @@ struct ProxiedRequest: RateLimitRequest {
 
     func firstHeader(named name: String) -> String? {
         head.headers.first(name: name)
+    }
+
+    func jwtClaim(named name: String) -> String? {
+        claims?.values[name]
     }
 }
 

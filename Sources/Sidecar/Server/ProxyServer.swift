@@ -41,6 +41,7 @@ final class ProxyServer: Sendable {
         configuration: SidecarConfiguration,
         group: MultiThreadedEventLoopGroup,
         limiter: any RateLimiter,
+        jwt: JWTClaimVerifier? = nil,
         logger: Logger
     ) async throws -> ProxyServer {
         let quiescing = ServerQuiescingHelper(group: group)
@@ -56,7 +57,8 @@ final class ProxyServer: Sendable {
             headerTimeout: TimeAmount(configuration.headerTimeout),
             idleTimeout: TimeAmount(configuration.idleTimeout),
             upstreamTimeout: TimeAmount(configuration.upstreamTimeout),
-            accessLog: configuration.accessLog == .json ? AccessLog() : nil
+            accessLog: configuration.accessLog == .json ? AccessLog() : nil,
+            jwt: jwt
         )
         var decoderLimits = NIOHTTPDecoderLimitConfiguration()
         decoderLimits.maxHeaderListSize = configuration.maxHeaderBytes
