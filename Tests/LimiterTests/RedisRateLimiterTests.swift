@@ -477,13 +477,17 @@ struct RedisRateLimiterTests {
             #expect(outcome.wasPending)
             #expect(outcome.verdict == .unavailable)
             #expect(took < .seconds(1))
-            // Still stopped: later checks are decided at once, not queued behind the stopped server.
+            // Still stopped: later checks are not queued behind the stopped server. (One may still be
+            // sent on the closing connection, NIO completes `closeFuture` a tick after the close, and
+            // fail at once.) Once the limiter has seen the close they are decided without waiting.
+            var later: [Outcome] = []
             for _ in 0..<3 {
-                let (later, tookLater) = try await redis.timedCheck(apiRequest())
-                #expect(later.verdict == .unavailable)
-                #expect(!later.wasPending)
-                #expect(tookLater < .seconds(1))
+                let (outcome, took) = try await redis.timedCheck(apiRequest())
+                #expect(outcome.verdict == .unavailable)
+                #expect(took < .seconds(1))
+                later.append(outcome)
             }
+            #expect(later.last.map { !$0.wasPending } == true)
             try await Task.sleep(for: .milliseconds(500))
             redis.server.signal(SIGCONT)
             try await Task.sleep(for: .milliseconds(300))
@@ -562,6 +566,78 @@ struct RedisRateLimiterTests {
             }
             #expect(recovered)
         }
+    }
+}
+
+@Suite(
+    .enabled(if: RedisServerProcess.isAvailable, "redis-server is not installed: apt-get install -y redis-server"),
+    .serialized,
+    .timeLimit(.minutes(1))
+)
+struct RedisRateLimiterShutdownTests {
+    private static let rules = [try! RuleParser.parse(name: "api", "100/m burst 100")]
+
+    private static func configuration(port: Int, timeout: TimeAmount) -> RedisRateLimiter.Configuration {
+        .init(redis: .init(host: "127.0.0.1", port: port, connectTimeout: .seconds(1)), timeout: timeout)
+    }
+
+    @Test func shutdownDecidesTheBatchInFlight() async throws {
+        let server = try await RedisServerProcess.start()
+        defer { server.stop() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let limiter = RedisRateLimiter(
+            rules: Self.rules,
+            configuration: Self.configuration(port: server.port, timeout: .seconds(10)),
+            failureMode: .closed,
+            group: group,
+            logger: Logger(label: "test.redis-limiter")
+        )
+        let request = TestRequest(method: "GET", path: "/api")
+        // Wait for the connection: a check that goes to Redis.
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline {
+            let check = try await loop.submit { limiter.check(request, on: loop) }.get()
+            if case .pending(let future) = check, try await future.get().verdict == .allowed { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        server.signal(SIGSTOP)
+        defer { server.signal(SIGCONT) }
+        let check = try await loop.submit { limiter.check(request, on: loop) }.get()
+        guard case .pending(let future) = check else {
+            Issue.record("expected the check to wait for Redis, got \(check)")
+            return
+        }
+        let started = ContinuousClock.now
+        await limiter.shutdown()
+        // Not left waiting for its 10 s deadline: the failure mode decides it.
+        #expect(try await future.get().verdict == .unavailable)
+        #expect(ContinuousClock.now - started < .seconds(1))
+        try await group.shutdownGracefully()
+    }
+
+    @Test func shutdownWhileConnectingThenReleasingTheLimiter() async throws {
+        let server = try await RedisServerProcess.start()
+        defer { server.stop() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // Stopped: the kernel still accepts the connection, but SCRIPT LOAD waits for its 1 s deadline.
+        server.signal(SIGSTOP)
+        var limiter: RedisRateLimiter? = RedisRateLimiter(
+            rules: Self.rules,
+            configuration: Self.configuration(port: server.port, timeout: .milliseconds(100)),
+            failureMode: .closed,
+            group: group,
+            logger: Logger(label: "test.redis-limiter")
+        )
+        try await Task.sleep(for: .milliseconds(200))
+        await limiter?.shutdown()
+        weak let released = limiter
+        limiter = nil
+        // The connection attempt fails after the limiter is gone; that must not crash.
+        try await Task.sleep(for: .milliseconds(1_500))
+        server.signal(SIGCONT)
+        try await group.shutdownGracefully()
+        #expect(released == nil)
     }
 }
 
