@@ -1,3 +1,4 @@
+import Foundation
 import Limiter
 // Logging is not a declared dependency of this target (Package.swift is not ours to edit), but the
 // module is built for Limiter and visible; the limiter takes a Logger.
@@ -387,6 +388,35 @@ struct RedisRateLimiterTests {
             let again = try await redis.check(apiRequest())
             #expect(again.wasPending)
             #expect(again.verdict == .allowed)
+        }
+    }
+
+    @Test func aCachedDenialEndsNoLaterThanRedisWouldAllow() async throws {
+        // One token per second, burst 1.
+        try await withLimiter(rules: ["api": "1/s burst 1 by header:X-User"], timeout: .seconds(2)) { redis in
+            #expect(try await redis.check(apiRequest()).verdict == .allowed)
+            // The denial's reply is read late: the loop is busy for 500 ms right after sending.
+            let limiter = redis.limiter
+            let loop = redis.loop
+            let sent = ContinuousClock.now
+            let check = try await loop.submit {
+                let check = limiter.check(apiRequest(), on: loop)
+                loop.execute { usleep(500_000) }
+                return check
+            }.get()
+            guard case .pending(let future) = check else {
+                Issue.record("expected the denial from Redis, got \(check)")
+                return
+            }
+            let denied = try await future.get()
+            #expect(denied.verdict == .limited)
+            let retryAfter = try #require(denied.policy?.retryAfterMicroseconds)
+            // Redis counted the retry-after from before the reply was read; once it has passed,
+            // Redis allows, and the cache must not deny for the 500 ms the reply was late.
+            try await Task.sleep(until: sent + .microseconds(retryAfter) + .milliseconds(150))
+            let after = try await redis.check(apiRequest())
+            #expect(after.wasPending)
+            #expect(after.verdict == .allowed)
         }
     }
 

@@ -205,7 +205,7 @@ final class RedisBatcher {
                     limiter.metrics.up.record(1)
                     for (request, placement) in zip(batch, placements) {
                         request.promise.succeed(
-                            self.decision(request, placement: placement, results: results, now: now)
+                            self.decision(request, placement: placement, results: results, sent: started)
                         )
                     }
                 case .failure(let error):
@@ -220,7 +220,7 @@ final class RedisBatcher {
         _ request: Waiting,
         placement: Placement,
         results: [GCRACheckResult],
-        now: NIODeadline
+        sent: NIODeadline
     )
         -> RateLimitDecision
     {
@@ -247,10 +247,13 @@ final class RedisBatcher {
             return RateLimitDecision(verdict: .allowed, policy: policy)
         }
         metrics.record(rule: limiting.ruleIndex, decision: .limited, source: "redis")
+        // Counted from when the batch was sent, not when its reply was read: the script took `now`
+        // from Redis's clock in between, so the cached denial ends no later than Redis's would,
+        // however late the reply is read (a busy loop, a slow network).
         rememberDenial(
             of: request.keys[limitingPosition],
             retryAfterMicroseconds: result.retryAfterMicroseconds,
-            now: now
+            now: sent
         )
         return RateLimitDecision(verdict: .limited, policy: policy)
     }
