@@ -21,6 +21,10 @@ final class RedisBatcher {
         var shadowChecks: [(position: Int, check: Int)]
     }
 
+    /// Unowned: the limiter owns its batchers. Work left pending on the loop (a scheduled flush, a
+    /// batch or connection attempt in flight) captures the limiter strongly, so that it outlives that
+    /// work even when released right after ``close()``; reconnecting captures it weakly and stops
+    /// once it is gone.
     private unowned let limiter: RedisRateLimiter
     let eventLoop: any EventLoop
     private var connection: RedisConnection?
@@ -76,9 +80,12 @@ final class RedisBatcher {
         } else if !flushScheduled {
             // Runs once the loop has handled the current round of I/O: all checks it gathered go together.
             flushScheduled = true
+            let limiter = self.limiter
             eventLoop.assumeIsolated().execute {
-                self.flushScheduled = false
-                self.flush()
+                withExtendedLifetime(limiter) {
+                    self.flushScheduled = false
+                    self.flush()
+                }
             }
         }
         return .pending(promise.futureResult)
@@ -147,6 +154,7 @@ final class RedisBatcher {
             for request in batch { request.promise.succeed(fallback(request.matches)) }
             return
         }
+        let limiter = self.limiter
         let rules = limiter.matcher.rules
         var keyIndex: [String: Int] = [:]
         var keys: [String] = []
@@ -188,22 +196,22 @@ final class RedisBatcher {
         )
         .assumeIsolated()
         .whenComplete { result in
-            let now = NIODeadline.now()
-            self.limiter.metrics.requestDuration.recordNanoseconds((now - started).nanoseconds)
-            switch result {
-            case .success(let results):
-                self.breaker.recordSuccess()
-                self.limiter.metrics.up.record(1)
-                for (request, placement) in zip(batch, placements) {
-                    // Denials are remembered from when the batch was sent: Redis decided later than
-                    // that, so a cached denial never outlasts the real one.
-                    request.promise.succeed(
-                        self.decision(request, placement: placement, results: results, sentAt: started)
-                    )
+            withExtendedLifetime(limiter) {
+                let now = NIODeadline.now()
+                limiter.metrics.requestDuration.recordNanoseconds((now - started).nanoseconds)
+                switch result {
+                case .success(let results):
+                    self.breaker.recordSuccess()
+                    limiter.metrics.up.record(1)
+                    for (request, placement) in zip(batch, placements) {
+                        request.promise.succeed(
+                            self.decision(request, placement: placement, results: results, sent: started)
+                        )
+                    }
+                case .failure(let error):
+                    self.batchFailed(error, now: now)
+                    for request in batch { request.promise.succeed(self.fallback(request.matches)) }
                 }
-            case .failure(let error):
-                self.batchFailed(error, now: now)
-                for request in batch { request.promise.succeed(self.fallback(request.matches)) }
             }
         }
     }
@@ -212,7 +220,7 @@ final class RedisBatcher {
         _ request: Waiting,
         placement: Placement,
         results: [GCRACheckResult],
-        sentAt: NIODeadline
+        sent: NIODeadline
     )
         -> RateLimitDecision
     {
@@ -239,10 +247,13 @@ final class RedisBatcher {
             return RateLimitDecision(verdict: .allowed, policy: policy)
         }
         metrics.record(rule: limiting.ruleIndex, decision: .limited, source: "redis")
+        // Counted from when the batch was sent, not when its reply was read: the script took `now`
+        // from Redis's clock in between, so the cached denial ends no later than Redis's would,
+        // however late the reply is read (a busy loop, a slow network).
         rememberDenial(
             of: request.keys[limitingPosition],
             retryAfterMicroseconds: result.retryAfterMicroseconds,
-            now: sentAt
+            now: sent
         )
         return RateLimitDecision(verdict: .limited, policy: policy)
     }
@@ -280,6 +291,7 @@ final class RedisBatcher {
         connecting = true
         reconnect?.cancel()
         reconnect = nil
+        let limiter = self.limiter
         let configuration = limiter.configuration
         RedisConnection.connect(configuration: configuration.redis, on: eventLoop, logger: limiter.logger)
             .flatMap { connection in
@@ -289,17 +301,19 @@ final class RedisBatcher {
             }
             .assumeIsolated()
             .whenComplete { result in
-                self.connecting = false
-                switch result {
-                case .success(let connection):
-                    self.connected(connection)
-                case .failure(let error):
-                    let now = NIODeadline.now()
-                    self.breaker.recordFailure(now: now)
-                    self.limiter.metrics.recordError(error)
-                    self.limiter.metrics.up.record(0)
-                    self.logFailure("cannot connect to Redis; the failure mode decides", error: error, now: now)
-                    self.scheduleReconnect()
+                withExtendedLifetime(limiter) {
+                    self.connecting = false
+                    switch result {
+                    case .success(let connection):
+                        self.connected(connection)
+                    case .failure(let error):
+                        let now = NIODeadline.now()
+                        self.breaker.recordFailure(now: now)
+                        limiter.metrics.recordError(error)
+                        limiter.metrics.up.record(0)
+                        self.logFailure("cannot connect to Redis; the failure mode decides", error: error, now: now)
+                        self.scheduleReconnect()
+                    }
                 }
             }
     }
@@ -318,11 +332,13 @@ final class RedisBatcher {
             "connected to Redis",
             metadata: ["redis": "\(limiter.configuration.redis.host):\(limiter.configuration.redis.port)"]
         )
-        connection.closeFuture.assumeIsolated().whenComplete { _ in
-            guard self.connection === connection else { return }
-            self.connection = nil
-            self.executor = nil
-            self.scheduleReconnect()
+        connection.closeFuture.assumeIsolated().whenComplete { [weak limiter = self.limiter] _ in
+            guard let limiter, self.connection === connection else { return }
+            withExtendedLifetime(limiter) {
+                self.connection = nil
+                self.executor = nil
+                self.scheduleReconnect()
+            }
         }
     }
 
@@ -331,9 +347,10 @@ final class RedisBatcher {
         guard !closed, reconnect == nil else { return }
         let delay = reconnectDelay
         reconnectDelay = min(reconnectDelay * 2, limiter.configuration.breakerMaximumBackoff)
-        reconnect = eventLoop.assumeIsolated().scheduleTask(in: delay) {
+        reconnect = eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak limiter = self.limiter] in
             self.reconnect = nil
-            self.connectIfNeeded()
+            guard let limiter else { return }
+            withExtendedLifetime(limiter) { self.connectIfNeeded() }
         }
     }
 
