@@ -34,7 +34,13 @@ final class RedisBatcher {
     private var reconnect: Scheduled<Void>?
     private var reconnectDelay: TimeAmount
     private var breaker: CircuitBreaker
-    private var denials: [String: NIODeadline] = [:]
+    private var denials: [String: CachedDenial] = [:]
+
+    /// A bucket Redis denied: denied until `until`, full again at `fullAt`.
+    private struct CachedDenial {
+        var until: NIODeadline
+        var fullAt: NIODeadline
+    }
     private var waiting: [Waiting] = []
     private var flushScheduled = false
     private var lastErrorLog: NIODeadline?
@@ -95,19 +101,19 @@ final class RedisBatcher {
         if denials.isEmpty { return nil }
         let rules = limiter.matcher.rules
         for (position, match) in matches.enumerated() where !rules[match.ruleIndex].shadow {
-            guard let until = denials[keys[position]] else { continue }
-            guard until > now else {
+            guard let denial = denials[keys[position]] else { continue }
+            guard denial.until > now else {
                 denials[keys[position]] = nil
                 continue
             }
-            let retryAfter = (until - now).nanoseconds / 1000
+            let retryAfter = (denial.until - now).nanoseconds / 1000
             limiter.metrics.record(rule: match.ruleIndex, decision: .limited, source: "cache")
             return RateLimitDecision(
                 verdict: .limited,
                 policy: limiter.policy(
                     match,
                     remaining: 0,
-                    resetMicroseconds: retryAfter,
+                    resetMicroseconds: max(retryAfter, (denial.fullAt - now).nanoseconds / 1000),
                     retryAfterMicroseconds: retryAfter
                 )
             )
@@ -115,14 +121,26 @@ final class RedisBatcher {
         return nil
     }
 
-    private func rememberDenial(of key: String, retryAfterMicroseconds: Int64, now: NIODeadline) {
-        guard retryAfterMicroseconds > 0 else { return }
+    private func rememberDenial(
+        of key: String,
+        rule: RateLimitRule,
+        retryAfterMicroseconds: Int64,
+        resetMicroseconds: Int64,
+        now: NIODeadline
+    ) {
+        // A bucket Redis kept sensibly is never denied for longer than one request's cost in
+        // emission intervals; a longer answer comes from a damaged value, which Redis decides again.
+        let longest = rule.periodMicroseconds * Int64(max(1, rule.cost))
+        guard retryAfterMicroseconds > 0, retryAfterMicroseconds <= longest else { return }
         if denials.count >= limiter.configuration.maximumCachedDenials {
-            denials = denials.filter { $0.value > now }
+            denials = denials.filter { $0.value.until > now }
             if denials.count >= limiter.configuration.maximumCachedDenials { denials.removeAll() }
         }
         // Exact: a bucket's TAT never decreases, so it stays denied at least this long.
-        denials[key] = now + .microseconds(retryAfterMicroseconds)
+        denials[key] = CachedDenial(
+            until: now + .microseconds(retryAfterMicroseconds),
+            fullAt: now + .microseconds(min(max(resetMicroseconds, retryAfterMicroseconds), longest * 2))
+        )
     }
 
     /// Decides by the failure mode.
@@ -252,7 +270,9 @@ final class RedisBatcher {
         // however late the reply is read (a busy loop, a slow network).
         rememberDenial(
             of: request.keys[limitingPosition],
+            rule: limiter.matcher.rules[limiting.ruleIndex],
             retryAfterMicroseconds: result.retryAfterMicroseconds,
+            resetMicroseconds: result.resetMicroseconds,
             now: sent
         )
         return RateLimitDecision(verdict: .limited, policy: policy)
