@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// The running sidecar: event loops, the public listener, and the drain on graceful shutdown.
 struct SidecarService: Service {
@@ -33,7 +34,13 @@ struct SidecarService: Service {
             try? await group.shutdownGracefully()
             throw error
         }
-        try? await gracefulShutdown()
+        await withTaskGroup(of: Void.self) { tasks in
+            if let heartbeat = limiters.heartbeat(configuration: configuration, group: group, logger: logger) {
+                tasks.addTask { await heartbeat.run() }
+            }
+            try? await gracefulShutdown()
+            tasks.cancelAll()
+        }
         await server.drain(grace: configuration.shutdownGrace)
         await limiters.redis?.shutdown()
         logger.info("stopped")
@@ -47,6 +54,37 @@ struct RateLimiters {
     var limiter: any RateLimiter
     /// The Redis limiter, when `SIDECAR_REDIS_URL` is set.
     var redis: RedisRateLimiter?
+
+    /// The replica heartbeat that sets the `local` share, when the share is not fixed by `SIDECAR_REPLICAS`.
+    func heartbeat(configuration: SidecarConfiguration, group: any EventLoopGroup, logger: Logger) -> ReplicaHeartbeat?
+    {
+        guard let redis, let url = configuration.redis, configuration.replicas == nil,
+            configuration.redisFailureMode == .local
+        else { return nil }
+        let rules = configuration.rules
+        let share = LocalShare()
+        var ids = RequestIDGenerator()
+        return ReplicaHeartbeat(
+            redis: RedisConnection.Configuration(
+                host: url.host,
+                port: url.port,
+                username: url.username,
+                password: url.password,
+                database: url.database,
+                useTLS: url.useTLS
+            ),
+            id: ids.next(),
+            eventLoop: group.next(),
+            logger: logger
+        ) { count in
+            guard share.changed(to: count) else { return }
+            logger.info(
+                "live replicas changed; the local failure mode enforces its share",
+                metadata: ["replicas": "\(count)"]
+            )
+            redis.setFailureMode(.local(InProcessRateLimiter(rules: rules, divisor: count)))
+        }
+    }
 
     static func make(configuration: SidecarConfiguration, group: any EventLoopGroup, logger: Logger) -> RateLimiters {
         let rules = configuration.rules
@@ -124,6 +162,19 @@ enum JWTSetup {
             return try String(contentsOfFile: path, encoding: .utf8)
         } catch {
             throw ConfigurationError(problems: ["\(variable)=\"\(path)\": cannot read the file: \(error)"])
+        }
+    }
+}
+
+/// The last replica count the heartbeat reported.
+private final class LocalShare: Sendable {
+    private let count = Mutex(1)
+
+    /// Records `newCount`; whether it differs from the last one.
+    func changed(to newCount: Int) -> Bool {
+        count.withLock { count in
+            defer { count = newCount }
+            return count != newCount
         }
     }
 }
