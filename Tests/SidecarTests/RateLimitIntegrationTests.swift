@@ -1,4 +1,6 @@
 import AsyncHTTPClient
+import Foundation
+import JWTKit
 import Limiter
 import Logging
 import NIOCore
@@ -219,5 +221,46 @@ private final class Tally: Sendable {
     /// Admitted and unavailable counts, and the time from the first request to the last admitted one.
     func summary() -> (admitted: Int, unavailable: Int, window: Duration) {
         state.withLock { ($0.admitted, $0.unavailable, $0.lastAdmittedSent - ($0.firstSent ?? .zero)) }
+    }
+}
+
+@Suite("jwt: keys through the proxy")
+struct JWTKeyIntegrationTests {
+    struct Payload: JWTPayload {
+        var sub: String
+        func verify(using algorithm: some JWTAlgorithm) async throws {}
+    }
+
+    @Test func eachVerifiedSubjectHasItsOwnBucketAndForgeriesFallBackToTheAddress() async throws {
+        let secret = "a secret shared with the gateway, 32+ bytes"
+        let path = "/tmp/sidecar-jwt-\(UInt32.random(in: 0...UInt32.max)).secret"
+        try (secret + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        func token(_ subject: String, secret: String) async throws -> String {
+            let keys = JWTKeyCollection()
+            await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+            return try await keys.sign(Payload(sub: subject))
+        }
+        let alice = try await token("alice", secret: secret)
+        let bob = try await token("bob", secret: secret)
+        let forged = try await token("alice", secret: "not the gateway's secret at all!!")
+
+        try await SidecarHarness.with(configure: {
+            $0.rules = [try! RuleParser.parse(name: "per_user", "2/m by jwt:sub|ip")]
+            $0.jwtHS256SecretFile = path
+        }) { harness in
+            func status(_ token: String?) async throws -> Int {
+                try await harness.send("/hello", headers: token.map { [("Authorization", "Bearer \($0)")] } ?? [])
+                    .status
+            }
+            var aliceStatuses: [Int] = []
+            for _ in 0..<3 { aliceStatuses.append(try await status(alice)) }
+            #expect(aliceStatuses == [200, 200, 429])
+            #expect(try await status(bob) == 200)
+            // A forged token is not alice: it counts against the client's address, like no token.
+            #expect(try await status(forged) == 200)
+            #expect(try await status(nil) == 200)
+            #expect(try await status(nil) == 429)
+        }
     }
 }

@@ -38,6 +38,7 @@ struct SidecarHarness {
             configuration: configuration,
             group: group,
             limiter: limiters.limiter,
+            jwt: try await JWTSetup.verifier(for: configuration),
             logger: logger
         )
         let client = HTTPClient(eventLoopGroupProvider: .shared(group))
