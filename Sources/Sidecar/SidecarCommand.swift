@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import SidecarMetrics
 
 @main
 struct SidecarCommand: AsyncParsableCommand {
@@ -58,7 +59,8 @@ extension SidecarCommand {
             } catch {
                 throw exitForConfiguration(error)
             }
-            let service = SidecarService(configuration: configuration, jwt: jwt, logger: logger)
+            let metrics = SidecarMetricsSystem.bootstrap(version: SidecarVersion.current)
+            let service = SidecarService(configuration: configuration, jwt: jwt, metrics: metrics, logger: logger)
             let group = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
                     services: [.init(service: service)],

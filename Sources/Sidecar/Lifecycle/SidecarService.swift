@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import SidecarMetrics
 import Synchronization
 
 /// The running sidecar: event loops, the public listener, and the drain on graceful shutdown.
@@ -11,37 +12,62 @@ struct SidecarService: Service {
     let configuration: SidecarConfiguration
     /// Verifies bearer tokens for `jwt:` keys, when configured.
     let jwt: JWTClaimVerifier?
+    /// The registry `/metrics` emits and the executable's own metrics.
+    let metrics: SidecarMetricsSystem.Handles
     let logger: Logger
 
     func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoops)
         let limiters = RateLimiters.make(configuration: configuration, group: group, logger: logger)
         let limiter = limiters.limiter
+        let http = HTTPMetrics(
+            routes: RouteClassifier(routes: configuration.metricsRoutes.map(\.patternText)),
+            group: group
+        )
         let server: ProxyServer
+        let admin: AdminServer
+        let draining = DrainFlag()
         do {
             server = try await ProxyServer.start(
                 configuration: configuration,
                 group: group,
                 limiter: limiter,
                 jwt: jwt,
+                metrics: ProxyMetrics(http: http, handles: metrics),
+                logger: logger
+            )
+            let probe = UpstreamProbe(address: configuration.upstream, group: group)
+            admin = try await AdminServer.bind(
+                host: configuration.adminListen.host,
+                port: configuration.adminListen.port,
+                group: group,
+                sources: AdminServer.Sources(registry: metrics.registry, http: http) {
+                    !draining.isSet ? await probe.isReachable() : false
+                },
                 logger: logger
             )
         } catch {
             logger.critical(
                 "cannot listen",
-                metadata: ["SIDECAR_LISTEN": "\(configuration.listen)", "error": "\(error)"]
+                metadata: [
+                    "SIDECAR_LISTEN": "\(configuration.listen)", "SIDECAR_ADMIN_LISTEN": "\(configuration.adminListen)",
+                    "error": "\(error)",
+                ]
             )
             try? await group.shutdownGracefully()
             throw error
         }
         await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { await admin.run() }
             if let heartbeat = limiters.heartbeat(configuration: configuration, group: group, logger: logger) {
                 tasks.addTask { await heartbeat.run() }
             }
             try? await gracefulShutdown()
+            // /readyz answers 503 from now on, while in-flight requests finish.
+            draining.set()
+            await server.drain(grace: configuration.shutdownGrace)
             tasks.cancelAll()
         }
-        await server.drain(grace: configuration.shutdownGrace)
         await limiters.redis?.shutdown()
         logger.info("stopped")
         try? await group.shutdownGracefully()
@@ -177,4 +203,13 @@ private final class LocalShare: Sendable {
             return count != newCount
         }
     }
+}
+
+/// Set once draining begins after SIGTERM.
+final class DrainFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+
+    func set() { flag.store(true, ordering: .relaxed) }
 }

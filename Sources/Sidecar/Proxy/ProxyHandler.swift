@@ -2,6 +2,7 @@ import Limiter
 import Logging
 import NIOCore
 import NIOHTTP1
+import SidecarMetrics
 
 /// Forwards a client connection's requests to the upstream, one exchange at a time, streaming
 /// bodies both ways. Decisions are ``ProxyStateMachine``'s; this handler carries them out.
@@ -21,6 +22,8 @@ final class ProxyHandler: ChannelDuplexHandler {
         var accessLog: AccessLog?
         /// Verifies bearer tokens when a rule takes a `jwt:` key.
         var jwt: JWTClaimVerifier? = nil
+        /// Where requests are counted; `nil` records nothing.
+        var metrics: ProxyMetrics? = nil
     }
 
     /// The request being served.
@@ -32,6 +35,9 @@ final class ProxyHandler: ChannelDuplexHandler {
         var policy: RateLimitPolicyState?
         /// The upstream's status, once its response head arrived.
         var upstreamStatus: HTTPResponseStatus?
+        /// When the request went upstream, and how long its response head took.
+        var forwardedAt: NIODeadline?
+        var upstreamDuration: TimeAmount?
     }
 
     /// Which deadline the connection's timer watches.
@@ -52,6 +58,8 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var upstream: UpstreamConnection?
 
     private var requestIDs = RequestIDGenerator()
+    /// This loop's request metrics.
+    private var recorder: HTTPMetricsRecorder?
     private var clientReadPending = false
     /// Parts of requests that arrived while an exchange was in progress.
     private var pipelined = CircularBuffer<HTTPServerRequestPart>()
@@ -76,6 +84,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        recorder = settings.metrics?.http.recorder(on: context.eventLoop)
         peer = context.channel.remoteAddress?.ipAddress
         if context.channel.isActive { armDeadline(.idle, in: settings.headerTimeout) }
     }
@@ -320,10 +329,12 @@ final class ProxyHandler: ChannelDuplexHandler {
                         self.attach(connection, reused: false, context: context)
                     } catch {
                         channel.close(promise: nil)
+                        self.settings.metrics?.handles.upstreamConnectErrors.increment()
                         self.failUpstream(.connectionFailed, context: context)
                     }
                 case .failure(let error):
                     self.logger.warning("upstream connection failed", metadata: ["error": "\(error)"])
+                    self.settings.metrics?.handles.upstreamConnectErrors.increment()
                     self.failUpstream(.connectionFailed, context: context)
                 }
             }
@@ -352,6 +363,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         if sendEnd { connection.write(.end(nil)) }
         connection.flush()
         armDeadline(.upstream, in: settings.upstreamTimeout)
+        self.current?.forwardedAt = .now()
         resumeClientReadsIfPossible()
     }
 
@@ -399,7 +411,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         case .respond(let response, let close):
             writeLocalResponse(response, close: close, context: context)
         case .closeClient:
-            if let status = current?.upstreamStatus { logAccess(status: status, source: "upstream-truncated") }
+            if let status = current?.upstreamStatus { recordExchange(status: status, source: "upstream-truncated") }
             context.close(promise: nil)
         }
     }
@@ -425,7 +437,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             if case .idle = state.state { armDeadline(.idle, in: settings.idleTimeout) }
         }
-        logAccess(status: response.status, source: "sidecar")
+        recordExchange(status: response.status, source: "sidecar")
         if case .idle = state.state {
             current = nil
             servePipelined(context: context)
@@ -482,15 +494,27 @@ final class ProxyHandler: ChannelDuplexHandler {
         context.read()
     }
 
-    private func logAccess(status: HTTPResponseStatus, source: String) {
-        guard let accessLog = settings.accessLog, let current else { return }
+    /// Counts the finished exchange and writes its access-log line.
+    private func recordExchange(status: HTTPResponseStatus, source: String) {
+        guard let current else { return }
+        let duration = NIODeadline.now() - current.start
+        if let recorder, let metrics = settings.metrics {
+            recorder.record(
+                method: HTTPMethodLabel.index(of: current.method.rawValue),
+                status: Int(status.code),
+                route: metrics.http.routes.route(of: ProxiedRequest.path(of: current.uri)),
+                duration: duration,
+                upstream: current.upstreamDuration
+            )
+        }
+        guard let accessLog = settings.accessLog else { return }
         let path = current.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? current.uri
         accessLog.record(
             AccessLog.Entry(
                 method: current.method.rawValue,
                 path: path,
                 status: Int(status.code),
-                durationSeconds: Double((NIODeadline.now() - current.start).nanoseconds) / 1e9,
+                durationSeconds: Double(duration.nanoseconds) / 1e9,
                 requestID: current.forwarded.requestID,
                 client: current.forwarded.clientAddress,
                 source: source,
@@ -535,6 +559,15 @@ final class ProxyHandler: ChannelDuplexHandler {
             case .close: context.close(promise: nil)
             case .respondAndClose(let response):
                 // No request head was read, so the HTTP codec has no exchange to answer: write below it.
+                if let recorder, let metrics = settings.metrics {
+                    recorder.record(
+                        method: HTTPMethodLabel.values.count - 1,
+                        status: Int(response.status.code),
+                        route: metrics.http.routes.labels.count - 1,
+                        duration: settings.headerTimeout,
+                        upstream: nil
+                    )
+                }
                 if let written = tap?.writeRaw(response.serialized(allocator: context.channel.allocator)) {
                     closeAfterWriting(written, context: context)
                 } else {
@@ -542,6 +575,7 @@ final class ProxyHandler: ChannelDuplexHandler {
                 }
             }
         case .upstream:
+            settings.metrics?.handles.upstreamTimeouts.increment()
             abortUpstreamConnection()
             failUpstream(.timedOut, context: context)
         }
@@ -565,6 +599,7 @@ extension ProxyHandler: UpstreamConnectionDelegate {
         if let policy = current.policy { settings.rateLimitHeaders.add(policy, to: &head.headers) }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         self.current?.upstreamStatus = head.status
+        if let forwardedAt = current.forwardedAt { self.current?.upstreamDuration = .now() - forwardedAt }
     }
 
     func upstreamResponseBody(_ body: ByteBuffer) {
@@ -582,7 +617,7 @@ extension ProxyHandler: UpstreamConnectionDelegate {
             pool.release(connection, reusable: false)
         case .finish(let reuseUpstream, let closeClient):
             pool.release(connection, reusable: reuseUpstream)
-            if let status = current?.upstreamStatus { logAccess(status: status, source: "upstream") }
+            if let status = current?.upstreamStatus { recordExchange(status: status, source: "upstream") }
             current = nil
             if closeClient {
                 closeAfterWriting(context.writeAndFlush(wrapOutboundOut(.end(nil))), context: context)
@@ -600,6 +635,7 @@ extension ProxyHandler: UpstreamConnectionDelegate {
 
     func upstreamFailed() {
         guard let context else { return }
+        settings.metrics?.handles.upstreamResets.increment()
         upstream = nil
         upstreamWritable = true
         failUpstream(.connectionFailed, context: context)
@@ -620,8 +656,11 @@ struct ProxiedRequest: RateLimitRequest {
 
     var method: String { head.method.rawValue }
 
-    var path: Substring {
-        let uri = Substring(head.uri)
+    var path: Substring { Self.path(of: head.uri) }
+
+    /// The path of a request target, without its query.
+    static func path(of uri: String) -> Substring {
+        let uri = Substring(uri)
         return uri.firstIndex(of: "?").map { uri[..<$0] } ?? uri
     }
 
@@ -639,4 +678,10 @@ extension HTTPServerRequestPart {
         if case .head = self { return true }
         return false
     }
+}
+
+/// The metrics the proxy records: per-loop request metrics and the registry's own handles.
+struct ProxyMetrics: Sendable {
+    var http: HTTPMetrics
+    var handles: SidecarMetricsSystem.Handles
 }

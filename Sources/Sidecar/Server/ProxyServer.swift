@@ -42,6 +42,7 @@ final class ProxyServer: Sendable {
         group: MultiThreadedEventLoopGroup,
         limiter: any RateLimiter,
         jwt: JWTClaimVerifier? = nil,
+        metrics: ProxyMetrics? = nil,
         logger: Logger
     ) async throws -> ProxyServer {
         let quiescing = ServerQuiescingHelper(group: group)
@@ -58,7 +59,8 @@ final class ProxyServer: Sendable {
             idleTimeout: TimeAmount(configuration.idleTimeout),
             upstreamTimeout: TimeAmount(configuration.upstreamTimeout),
             accessLog: configuration.accessLog == .json ? AccessLog() : nil,
-            jwt: jwt
+            jwt: jwt,
+            metrics: metrics
         )
         var decoderLimits = NIOHTTPDecoderLimitConfiguration()
         decoderLimits.maxHeaderListSize = configuration.maxHeaderBytes
@@ -82,7 +84,11 @@ final class ProxyServer: Sendable {
                     logger.warning("refusing a connection: SIDECAR_MAX_CONNECTIONS reached")
                     return channel.close()
                 }
-                channel.closeFuture.whenComplete { _ in connections.close() }
+                metrics?.handles.activeConnections.set(Int64(connections.count))
+                channel.closeFuture.whenComplete { _ in
+                    connections.close()
+                    metrics?.handles.activeConnections.set(Int64(connections.count))
+                }
                 return channel.eventLoop.makeCompletedFuture {
                     let proxy = ProxyHandler(
                         settings: settings,
