@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 PEERS ?= ../shared/bench/peers.sh
 # Debian packages the build, the tests and the demo use.
-APT_PACKAGES := libhiredis-dev pkg-config redis-server python3 curl
+APT_PACKAGES := libhiredis-dev pkg-config redis-server python3 curl prometheus yamllint
 
 .PHONY: deps build release run demo test lint format bench clean
 
@@ -24,6 +24,7 @@ demo: deps
 	scripts/demo.sh .build/debug/sidecar
 
 test: deps lint
+	scripts/check-monitoring.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

@@ -103,6 +103,7 @@ let package = Package(
             dependencies: [
                 "Sidecar",
                 "Limiter",
+                "SidecarMetrics",
                 "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
