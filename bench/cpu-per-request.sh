@@ -36,7 +36,7 @@ CONF
 taskset -c 0 nginx -c "$WORK/upstream.conf"
 taskset -c 1 nginx -c "$WORK/nginx.conf"
 SIDECAR_LISTEN=127.0.0.1:18202 SIDECAR_ADMIN_LISTEN=127.0.0.1:19202 SIDECAR_UPSTREAM=http://127.0.0.1:18200 \
-  SIDECAR_EVENT_LOOPS=1 ${SIDECAR_EXTRA_ENV:-} taskset -c 1 "$BIN" >"$WORK/sidecar.log" 2>&1 &
+  SIDECAR_EVENT_LOOPS=1 env ${SIDECAR_EXTRA_ENV:-} taskset -c 1 "$BIN" >"$WORK/sidecar.log" 2>&1 &
 PIDS+=($!)
 SIDECAR_PID=$!
 wait_port 18200; wait_port 18201; wait_port 18202

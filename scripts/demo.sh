@@ -74,12 +74,12 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --d
 wait_port "$REDIS_PORT"
 LIMIT="10/m by ip"
 for port in "${REPLICA_PORTS[@]}"; do
-  SIDECAR_LISTEN=127.0.0.1:$port SIDECAR_UPSTREAM=http://127.0.0.1:$UPSTREAM_PORT SIDECAR_ADMIN_LISTEN=127.0.0.1:0 \
+  SIDECAR_LISTEN=127.0.0.1:$port SIDECAR_UPSTREAM=http://127.0.0.1:$UPSTREAM_PORT SIDECAR_ADMIN_LISTEN=127.0.0.1:$((port + 1000)) \
     SIDECAR_REDIS_URL=redis://127.0.0.1:$REDIS_PORT SIDECAR_LIMIT_PER_CLIENT="$LIMIT" \
     "$BIN" >/dev/null 2>"$WORK/replica-$port.log" &
   PIDS+=($!)
 done
-for port in "${REPLICA_PORTS[@]}"; do wait_port "$port"; done
+for port in "${REPLICA_PORTS[@]}"; do wait_port "$port" || { cat "$WORK"/replica-*.log >&2; exit 1; }; done
 sleep 0.5
 
 step "two replicas share SIDECAR_LIMIT_PER_CLIENT=\"$LIMIT\" through Redis; 40 requests, alternating"
@@ -103,4 +103,12 @@ redis-cli -p "$REDIS_PORT" --scan --pattern 'sidecar:*' | while read -r key; do
   echo "  $key  ttl $(redis-cli -p "$REDIS_PORT" pttl "$key") ms"
 done
 redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' | grep -E '^cmdstat_(evalsha|script)' | sed 's/^/  /'
+
+step "decision metrics of each replica (admin port /metrics, non-zero series)"
+for port in "${REPLICA_PORTS[@]}"; do
+  echo "  replica :$port  (curl http://127.0.0.1:$((port + 1000))/metrics)"
+  curl -sS "http://127.0.0.1:$((port + 1000))/metrics" |
+    grep -E '^sidecar_(ratelimit_decisions_total|http_requests_total|redis_up|redis_batch_size_count)' |
+    grep -vE ' 0(\.0)?$' | sed 's/^/    /'
+done
 [[ $total -eq 10 ]] || { echo "  unexpected: the fleet admitted $total, not 10" >&2; exit 1; }
