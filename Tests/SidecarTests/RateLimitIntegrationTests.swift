@@ -155,7 +155,7 @@ struct FleetAccuracyTests {
             )
         )
         let tally = Tally()
-        let seconds = 3.0
+        let seconds = 5.0
         let clock = ContinuousClock()
         let start = clock.now
         let ports = servers.map { $0.0.localAddress.port! }
