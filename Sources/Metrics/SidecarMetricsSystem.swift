@@ -25,6 +25,8 @@ public enum SidecarMetricsSystem {
         public let tlsHandshakeErrors: Prometheus.Counter
         /// `sidecar_tls_certificate_expiry_timestamp_seconds`; 0 without TLS.
         public let certificateExpiry: Prometheus.Gauge
+        /// `sidecar_tls_certificate_reload_errors_total`: refused certificate or key files.
+        public let certificateReloadErrors: Prometheus.Counter
     }
 
     /// Bootstraps swift-metrics (once per process) with a new registry.
@@ -61,6 +63,12 @@ public enum SidecarMetricsSystem {
                 descriptor: describe(
                     "sidecar_tls_certificate_expiry_timestamp_seconds",
                     "Expiry of the served certificate in unix seconds; 0 without TLS."
+                )
+            ),
+            certificateReloadErrors: registry.makeCounter(
+                descriptor: describe(
+                    "sidecar_tls_certificate_reload_errors_total",
+                    "Certificate or key files refused on reload (broken, or not a matching pair)."
                 )
             )
         )

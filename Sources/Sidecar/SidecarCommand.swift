@@ -60,7 +60,21 @@ extension SidecarCommand {
                 throw exitForConfiguration(error)
             }
             let metrics = SidecarMetricsSystem.bootstrap(version: SidecarVersion.current)
-            let service = SidecarService(configuration: configuration, jwt: jwt, metrics: metrics, logger: logger)
+            var tls: TLSSetup?
+            if let files = configuration.tls {
+                do {
+                    tls = try TLSSetup.make(files: files, metrics: metrics, logger: logger)
+                } catch {
+                    throw exitForConfiguration(error)
+                }
+            }
+            let service = SidecarService(
+                configuration: configuration,
+                jwt: jwt,
+                tls: tls,
+                metrics: metrics,
+                logger: logger
+            )
             let group = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
                     services: [.init(service: service)],

@@ -12,6 +12,8 @@ struct SidecarService: Service {
     let configuration: SidecarConfiguration
     /// Verifies bearer tokens for `jwt:` keys, when configured.
     let jwt: JWTClaimVerifier?
+    /// TLS termination, when configured.
+    let tls: TLSSetup?
     /// The registry `/metrics` emits and the executable's own metrics.
     let metrics: SidecarMetricsSystem.Handles
     let logger: Logger
@@ -34,6 +36,7 @@ struct SidecarService: Service {
                 limiter: limiter,
                 jwt: jwt,
                 metrics: ProxyMetrics(http: http, handles: metrics),
+                tls: tls?.context,
                 logger: logger
             )
             let probe = UpstreamProbe(address: configuration.upstream, group: group)
@@ -59,6 +62,9 @@ struct SidecarService: Service {
         }
         await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask { await admin.run() }
+            if let reloader = tls?.reloader {
+                tasks.addTask { try? await reloader.run() }
+            }
             if let heartbeat = limiters.heartbeat(configuration: configuration, group: group, logger: logger) {
                 tasks.addTask { await heartbeat.run() }
             }

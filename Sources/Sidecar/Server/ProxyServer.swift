@@ -4,6 +4,7 @@ import NIOCore
 import NIOExtras
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// The public listener: accepts clients and gives each connection a ``ProxyHandler``.
@@ -43,6 +44,7 @@ final class ProxyServer: Sendable {
         limiter: any RateLimiter,
         jwt: JWTClaimVerifier? = nil,
         metrics: ProxyMetrics? = nil,
+        tls: NIOSSLContext? = nil,
         logger: Logger
     ) async throws -> ProxyServer {
         let quiescing = ServerQuiescingHelper(group: group)
@@ -51,7 +53,7 @@ final class ProxyServer: Sendable {
         let settings = ProxyHandler.Settings(
             forwarding: ForwardingPolicy(
                 trustedProxies: TrustedProxies(configuration.trustedProxies),
-                scheme: configuration.tls == nil ? "http" : "https"
+                scheme: tls == nil ? "http" : "https"
             ),
             rateLimitHeaders: RateLimitResponseHeaders(mode: configuration.rateLimitHeaders),
             maxBodyBytes: configuration.maxBodyBytes,
@@ -65,7 +67,18 @@ final class ProxyServer: Sendable {
         var decoderLimits = NIOHTTPDecoderLimitConfiguration()
         decoderLimits.maxHeaderListSize = configuration.maxHeaderBytes
         decoderLimits.maxHeaderFieldSize = configuration.maxHeaderBytes
-        let limits = decoderLimits
+        let pipeline = ConnectionPipeline(
+            settings: settings,
+            pools: pools,
+            limiter: limiter,
+            logger: logger,
+            decoderLimits: decoderLimits,
+            tls: tls,
+            handshakeTimeout: TimeAmount(configuration.headerTimeout),
+            handshakeFailures: metrics?.handles.tlsHandshakeErrors,
+            h2MaxStreams: configuration.h2MaxStreams,
+            maxHeaderBytes: configuration.maxHeaderBytes
+        )
 
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
@@ -90,27 +103,7 @@ final class ProxyServer: Sendable {
                     metrics?.handles.activeConnections.set(Int64(connections.count))
                 }
                 return channel.eventLoop.makeCompletedFuture {
-                    let proxy = ProxyHandler(
-                        settings: settings,
-                        pool: pools.pool(for: channel.eventLoop),
-                        limiter: limiter,
-                        logger: logger
-                    )
-                    let sync = channel.pipeline.syncOperations
-                    // Pipelining is handled by ProxyHandler, which keeps reading ahead instead of
-                    // pausing reads after every request. Upstream header values were validated by
-                    // the response parser, and the sidecar's own are constants or checked.
-                    try sync.configureHTTPServerPipeline(
-                        withPipeliningAssistance: false,
-                        withErrorHandling: false,
-                        withOutboundHeaderValidation: false,
-                        withEncoderConfiguration: .init(),
-                        withDecoderLimitConfiguration: limits
-                    )
-                    let tap = ClientBytesTap(proxy: proxy)
-                    proxy.tap = tap
-                    try sync.addHandler(tap, position: .first)
-                    try sync.addHandler(proxy)
+                    try pipeline.configure(channel)
                 }
             }
 

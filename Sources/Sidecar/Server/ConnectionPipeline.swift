@@ -1,0 +1,106 @@
+import Limiter
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTP2
+import NIOSSL
+import NIOTLS
+import Prometheus
+
+/// Builds a client connection's pipeline: TLS and ALPN when configured, then HTTP/1.1, or
+/// HTTP/2 with each stream translated to HTTP/1.1 for the same ``ProxyHandler``.
+struct ConnectionPipeline: Sendable {
+    var settings: ProxyHandler.Settings
+    var pools: UpstreamPools
+    var limiter: any RateLimiter
+    var logger: Logger
+    var decoderLimits: NIOHTTPDecoderLimitConfiguration
+    /// The shared TLS context; `nil` serves plain HTTP.
+    var tls: NIOSSLContext?
+    var handshakeTimeout: TimeAmount
+    var handshakeFailures: Prometheus.Counter?
+    /// Concurrent streams per HTTP/2 connection (`SIDECAR_H2_MAX_STREAMS`).
+    var h2MaxStreams: Int
+    /// Largest header list accepted, for HTTP/2's `SETTINGS_MAX_HEADER_LIST_SIZE`.
+    var maxHeaderBytes: Int
+
+    /// Stream and connection windows of Envoy's edge profile.
+    static let streamWindow = 64 * 1024
+    static let connectionWindow = 1024 * 1024
+
+    /// Sets up `channel`, a newly accepted connection; call on its event loop.
+    func configure(_ channel: any Channel) throws {
+        let sync = channel.pipeline.syncOperations
+        guard let tls else {
+            try configureHTTP1(channel)
+            return
+        }
+        try sync.addHandler(NIOSSLServerHandler(context: tls))
+        try sync.addHandler(TLSHandshakeGuard(timeout: handshakeTimeout, failures: handshakeFailures))
+        try sync.addHandler(
+            ApplicationProtocolNegotiationHandler { result, channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if case .negotiated("h2") = result {
+                        try self.configureHTTP2(channel)
+                    } else {
+                        try self.configureHTTP1(channel)
+                    }
+                }
+            }
+        )
+    }
+
+    /// HTTP/1.1: the byte tap, NIO's codec (pipelining is the proxy handler's), the proxy handler.
+    func configureHTTP1(_ channel: any Channel) throws {
+        let proxy = makeProxyHandler(on: channel.eventLoop)
+        let tap = ClientBytesTap(proxy: proxy)
+        proxy.tap = tap
+        let sync = channel.pipeline.syncOperations
+        // The tap sits right before the codec: it sees plain bytes, and what it writes goes through TLS.
+        try sync.addHandler(tap)
+        // Upstream header values were validated by the response parser, and the sidecar's own are
+        // constants or checked, so the encoder does not validate them again.
+        try sync.configureHTTPServerPipeline(
+            withPipeliningAssistance: false,
+            withErrorHandling: false,
+            withOutboundHeaderValidation: false,
+            withEncoderConfiguration: .init(),
+            withDecoderLimitConfiguration: decoderLimits
+        )
+        try sync.addHandler(proxy)
+    }
+
+    /// HTTP/2: explicit limits, swift-nio-http2's rapid-reset and CONTINUATION-flood protections
+    /// (on by default), GOAWAY on drain, and one proxy handler per stream.
+    func configureHTTP2(_ channel: any Channel) throws {
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: h2MaxStreams),
+            HTTP2Setting(parameter: .initialWindowSize, value: Self.streamWindow),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: maxHeaderBytes),
+            HTTP2Setting(parameter: .maxFrameSize, value: 1 << 14),
+        ]
+        connection.targetWindowSize = Self.connectionWindow
+        var stream = NIOHTTP2Handler.StreamConfiguration()
+        stream.targetWindowSize = Self.streamWindow
+        let shutdown = HTTP2GracefulShutdown()
+        let sync = channel.pipeline.syncOperations
+        _ = try sync.configureHTTP2Pipeline(
+            mode: .server,
+            connectionConfiguration: connection,
+            streamConfiguration: stream,
+            streamDelegate: shutdown
+        ) { streamChannel in
+            streamChannel.eventLoop.makeCompletedFuture {
+                let streamSync = streamChannel.pipeline.syncOperations
+                try streamSync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                try streamSync.addHandler(self.makeProxyHandler(on: streamChannel.eventLoop))
+            }
+        }
+        try sync.addHandler(shutdown)
+    }
+
+    private func makeProxyHandler(on eventLoop: any EventLoop) -> ProxyHandler {
+        ProxyHandler(settings: settings, pool: pools.pool(for: eventLoop), limiter: limiter, logger: logger)
+    }
+}
