@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 PEERS ?= ../shared/bench/peers.sh
 # Debian packages the build, the tests and the demo use.
-APT_PACKAGES := libhiredis-dev pkg-config redis-server python3 curl prometheus yamllint
+APT_PACKAGES := libhiredis-dev pkg-config redis-server python3 curl openssl prometheus yamllint nghttp2-client
 
 .PHONY: deps build release run demo test lint format bench clean
 
