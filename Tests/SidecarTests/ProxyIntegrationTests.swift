@@ -77,6 +77,29 @@ struct ProxyIntegrationTests {
         }
     }
 
+    @Test func serverSentEventsArriveAsTheyAreSent() async throws {
+        try await SidecarHarness.with { harness in
+            let clock = ContinuousClock()
+            let start = clock.now
+            let response = try await harness.client.execute(
+                HTTPClientRequest(url: harness.baseURL + "/sse"),
+                timeout: .seconds(10)
+            )
+            var arrivals: [(Duration, String)] = []
+            for try await chunk in response.body {
+                arrivals.append((clock.now - start, String(buffer: chunk)))
+            }
+            let text = arrivals.map(\.1).joined()
+            #expect(text == (1...5).map { "data: \($0)\n\n" }.joined())
+            // The first event is delivered long before the last one is sent (500 ms): nothing is buffered.
+            let first = try #require(arrivals.first?.0)
+            let last = try #require(arrivals.last?.0)
+            #expect(first < .milliseconds(400))
+            #expect(last - first >= .milliseconds(250))
+            #expect(arrivals.count >= 3)
+        }
+    }
+
     @Test func headAndNoContentHaveNoBody() async throws {
         try await SidecarHarness.with { harness in
             let head = try await harness.send("/hello", method: .HEAD)

@@ -138,6 +138,24 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
                 wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: String(repeating: "x", count: 50)))))
             )
             .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        case "sse":
+            // Server-sent events: one every 100 ms, each flushed as it is written.
+            let head = HTTPResponseHead(
+                version: .http1_1,
+                status: .ok,
+                headers: ["content-type": "text/event-stream", "cache-control": "no-cache"]
+            )
+            context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+            let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+            let boundSelf = NIOLoopBound(self, eventLoop: context.eventLoop)
+            for index in 1...5 {
+                context.eventLoop.scheduleTask(in: .milliseconds(Int64(100 * index))) {
+                    let context = boundContext.value
+                    let event = ByteBuffer(string: "data: \(index)\n\n")
+                    context.writeAndFlush(boundSelf.value.wrapOutboundOut(.body(.byteBuffer(event))), promise: nil)
+                    if index == 5 { context.writeAndFlush(boundSelf.value.wrapOutboundOut(.end(nil)), promise: nil) }
+                }
+            }
         case "chunked":
             let head = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["transfer-encoding": "chunked"])
             context.write(wrapOutboundOut(.head(head)), promise: nil)
