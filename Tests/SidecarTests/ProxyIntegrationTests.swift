@@ -77,6 +77,34 @@ struct ProxyIntegrationTests {
         }
     }
 
+    @Test func webSocketFramesPassBothWaysAfterTheUpgrade() async throws {
+        try await SidecarHarness.with { harness in
+            let upgrade =
+                "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            // A masked text frame "hello", then a masked close frame.
+            let mask: [UInt8] = [1, 2, 3, 4]
+            func frame(_ opcode: UInt8, _ payload: [UInt8]) -> [UInt8] {
+                let masked = payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
+                return [0x80 | opcode, 0x80 | UInt8(payload.count)] + mask + masked
+            }
+            let received = try await RawConnection.exchange(
+                port: harness.port,
+                group: harness.group,
+                sendBytes: [Array(upgrade.utf8), frame(0x1, Array("hello".utf8)), frame(0x8, [0x03, 0xE8])],
+                pause: .milliseconds(200)
+            )
+            let text = String(decoding: received, as: UTF8.self)
+            #expect(text.hasPrefix("HTTP/1.1 101 Switching Protocols\r\n"))
+            #expect(text.lowercased().contains("upgrade: websocket"))
+            #expect(text.lowercased().contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="))
+            // The echo comes back unmasked through the tunnel: FIN+text, length 5, "hello"; then the close.
+            let body = Array(received.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).last ?? [])
+            #expect(body.starts(with: [0x81, 0x05] + Array("hello".utf8)))
+            #expect(Array(body.dropFirst(7)).starts(with: [0x88, 0x02, 0x03, 0xE8]))
+        }
+    }
+
     @Test func serverSentEventsArriveAsTheyAreSent() async throws {
         try await SidecarHarness.with { harness in
             let clock = ContinuousClock()

@@ -29,6 +29,8 @@ struct ForwardingPolicy: Sendable {
         var hasBody: Bool
         /// The declared body length, if any.
         var contentLength: Int?
+        /// Whether the client asks to switch to WebSocket (`Upgrade: websocket`, HTTP/1.1 only).
+        var upgradesToWebSocket = false
     }
 
     /// Rewrites `head` for the upstream. `peer` is the client's IP address as text.
@@ -44,6 +46,8 @@ struct ForwardingPolicy: Sendable {
         var contentLength: Int?
         var wantsClose = false
         var wantsKeepAlive = false
+        var wantsUpgrade = false
+        var upgradeValue: String?
 
         var headers = HTTPHeaders()
         headers.reserveCapacity(head.headers.count + 4)
@@ -56,12 +60,16 @@ struct ForwardingPolicy: Sendable {
                         wantsClose = true
                     } else if token.caseInsensitiveEquals("keep-alive") {
                         wantsKeepAlive = true
+                    } else if token.caseInsensitiveEquals("upgrade") {
+                        wantsUpgrade = true
                     } else if !token.isEmpty {
                         connectionTokens.append(token)
                     }
                 }
             case .transferEncoding:
                 isChunked = true
+            case .upgrade:
+                upgradeValue = upgradeValue ?? value
             case .hopByHop:
                 break
             case .expect:
@@ -111,6 +119,14 @@ struct ForwardingPolicy: Sendable {
         }
         let id = requestID ?? requestIDGenerator()
         headers.add(name: "X-Request-ID", value: id)
+        // WebSocket is the one upgrade passed on: the upstream answers 101 and both sides are joined.
+        let upgradesToWebSocket =
+            wantsUpgrade && head.version == .http1_1 && !isChunked && (contentLength ?? 0) == 0
+            && upgradeValue.map { Substring($0).trimmingSpaces().caseInsensitiveEquals("websocket") } == true
+        if upgradesToWebSocket {
+            headers.add(name: "Connection", value: "Upgrade")
+            headers.add(name: "Upgrade", value: "websocket")
+        }
         if isChunked {
             headers.remove(name: "content-length")
             headers.add(name: "Transfer-Encoding", value: "chunked")
@@ -129,7 +145,8 @@ struct ForwardingPolicy: Sendable {
             expectsContinue: expectsContinue,
             keepAlive: keepAlive,
             hasBody: isChunked || (contentLength ?? 0) > 0,
-            contentLength: contentLength
+            contentLength: contentLength,
+            upgradesToWebSocket: upgradesToWebSocket
         )
     }
 
@@ -154,7 +171,7 @@ struct ForwardingPolicy: Sendable {
                         connectionTokens.append(token)
                     }
                 }
-            case .hopByHop, .transferEncoding, .xRequestID:
+            case .hopByHop, .transferEncoding, .upgrade, .xRequestID:
                 break
             default:
                 headers.add(name: name, value: value)
@@ -189,7 +206,7 @@ struct ForwardingPolicy: Sendable {
 
 /// The header names the forwarding policy treats specially, classified without allocating.
 enum HeaderName {
-    case connection, transferEncoding, hopByHop, expect, xForwardedFor, xForwardedProto, xForwardedHost
+    case connection, transferEncoding, upgrade, hopByHop, expect, xForwardedFor, xForwardedProto, xForwardedHost
     case xRequestID, host, contentLength, other
 
     init(_ name: String) {
@@ -199,7 +216,7 @@ enum HeaderName {
             case 2 where bytes.equalsIgnoringCase("te"): .hopByHop
             case 4 where bytes.equalsIgnoringCase("host"): .host
             case 6 where bytes.equalsIgnoringCase("expect"): .expect
-            case 7 where bytes.equalsIgnoringCase("upgrade"): .hopByHop
+            case 7 where bytes.equalsIgnoringCase("upgrade"): .upgrade
             case 7 where bytes.equalsIgnoringCase("trailer"): .hopByHop
             case 10 where bytes.equalsIgnoringCase("connection"): .connection
             case 10 where bytes.equalsIgnoringCase("keep-alive"): .hopByHop

@@ -6,7 +6,7 @@ import SidecarMetrics
 
 /// Forwards a client connection's requests to the upstream, one exchange at a time, streaming
 /// bodies both ways. Decisions are ``ProxyStateMachine``'s; this handler carries them out.
-final class ProxyHandler: ChannelDuplexHandler {
+final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
@@ -587,6 +587,10 @@ final class ProxyHandler: ChannelDuplexHandler {
 extension ProxyHandler: UpstreamConnectionDelegate {
     func upstreamResponseHead(_ head: HTTPResponseHead) {
         guard let context, let current else { return }
+        if head.status == .switchingProtocols, current.forwarded.upgradesToWebSocket, let connection = upstream {
+            switchToTunnel(head, upstream: connection, context: context)
+            return
+        }
         guard case .forward(let keepAlive) = state.responseHead(isInformational: head.status.code < 200) else { return }
         if head.status.code < 200 { return }
         cancelDeadline()
@@ -644,6 +648,78 @@ extension ProxyHandler: UpstreamConnectionDelegate {
     func upstreamWritabilityChanged(isWritable: Bool) {
         upstreamWritable = isWritable
         if isWritable { resumeClientReadsIfPossible() }
+    }
+}
+
+extension ProxyHandler {
+    /// After the upstream's `101`, the HTTP codecs leave both pipelines and the two connections
+    /// are joined by a ``TunnelHandler`` pair: WebSocket frames pass as bytes, with backpressure.
+    fileprivate func switchToTunnel(
+        _ head: HTTPResponseHead,
+        upstream connection: UpstreamConnection,
+        context: ChannelHandlerContext
+    ) {
+        guard let current, let upstreamChannel = connection.channel else { return }
+        cancelDeadline()
+        var head = head
+        _ = settings.forwarding.forwardResponse(&head, requestID: current.forwarded.requestID, keepClientAlive: true)
+        head.headers.replaceOrAdd(name: "Connection", value: "Upgrade")
+        head.headers.replaceOrAdd(name: "Upgrade", value: "websocket")
+        self.current?.upstreamStatus = head.status
+        if let forwardedAt = current.forwardedAt { self.current?.upstreamDuration = .now() - forwardedAt }
+        recordExchange(status: head.status, source: "upstream")
+        upstream = nil
+        connection.delegate = nil
+        _ = state.clientClosed()
+        context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+        do {
+            // The client side now: it cannot send frames before it reads the 101 just written, and
+            // until the upstream side is joined, its tunnel end keeps what arrives and stops reading.
+            let (clientSide, upstreamSide) = TunnelHandler.pair()
+            let client = context.pipeline.syncOperations
+            try client.addHandler(clientSide)
+            if let tap { client.removeHandler(tap, promise: nil) }
+            try client.removeHandler(context: client.context(handlerType: HTTPResponseEncoder.self), promise: nil)
+            try client.removeHandler(
+                context: client.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self),
+                promise: nil
+            )
+            client.removeHandler(self, promise: nil)
+            // The upstream side once its decoder has delivered this response (its end follows the head).
+            let logger = self.logger
+            upstreamChannel.eventLoop.assumeIsolated().execute {
+                do {
+                    let upstream = upstreamChannel.pipeline.syncOperations
+                    try upstream.addHandler(upstreamSide)
+                    upstream.removeHandler(connection, promise: nil)
+                    try upstream.removeHandler(
+                        context: upstream.context(handlerType: HTTPRequestEncoder.self),
+                        promise: nil
+                    )
+                    if let validator = try? upstream.context(handlerType: NIOHTTPRequestHeadersValidator.self) {
+                        upstream.removeHandler(context: validator, promise: nil)
+                    }
+                    // Bytes the upstream sent right after its 101 come out of the decoder into the tunnel.
+                    let decoderRemoved = upstreamChannel.eventLoop.makePromise(of: Void.self)
+                    try upstream.removeHandler(
+                        context: upstream.context(handlerType: ByteToMessageHandler<HTTPResponseDecoder>.self),
+                        promise: decoderRemoved
+                    )
+                    decoderRemoved.futureResult.assumeIsolated().whenComplete { _ in
+                        clientSide.partnerIsReady()
+                        upstreamChannel.read()
+                    }
+                } catch {
+                    logger.debug("cannot join the upstream to the tunnel", metadata: ["error": "\(error)"])
+                    upstreamChannel.close(promise: nil)
+                    context.close(promise: nil)
+                }
+            }
+        } catch {
+            logger.debug("cannot switch to a tunnel", metadata: ["error": "\(error)"])
+            upstreamChannel.close(promise: nil)
+            context.close(promise: nil)
+        }
     }
 }
 

@@ -15,7 +15,7 @@ protocol UpstreamConnectionDelegate: AnyObject {
 ///
 /// It reads only while its delegate can take more (``holdReads`` is off), so a slow client slows
 /// the upstream instead of filling the sidecar's memory.
-final class UpstreamConnection: ChannelDuplexHandler {
+final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart

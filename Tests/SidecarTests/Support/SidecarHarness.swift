@@ -98,6 +98,26 @@ enum RawConnection {
         pause: Duration = .zero,
         timeout: TimeAmount = .seconds(5)
     ) async throws -> String {
+        String(
+            decoding: try await exchange(
+                port: port,
+                group: group,
+                sendBytes: send.map { Array($0.utf8) },
+                pause: pause,
+                timeout: timeout
+            ),
+            as: UTF8.self
+        )
+    }
+
+    /// Writes each byte array of `sendBytes` in turn and reads bytes until close or `timeout`.
+    static func exchange(
+        port: Int,
+        group: any EventLoopGroup,
+        sendBytes send: [[UInt8]],
+        pause: Duration = .zero,
+        timeout: TimeAmount = .seconds(5)
+    ) async throws -> [UInt8] {
         let channel = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port) { channel in
             channel.eventLoop.makeCompletedFuture {
                 try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
@@ -105,12 +125,12 @@ enum RawConnection {
         }
         let deadline = NIODeadline.now() + timeout
         return try await channel.executeThenClose { inbound, outbound in
-            try await withThrowingTaskGroup(of: String.self) { tasks in
+            try await withThrowingTaskGroup(of: [UInt8]?.self) { tasks in
                 tasks.addTask {
-                    var received = ""
+                    var received: [UInt8] = []
                     do {
                         for try await chunk in inbound {
-                            received += String(buffer: chunk)
+                            received += chunk.readableBytesView
                         }
                     } catch {
                         // A reset after the response: what arrived before it is the answer.
@@ -119,17 +139,15 @@ enum RawConnection {
                 }
                 tasks.addTask {
                     try await Task.sleep(nanoseconds: UInt64(max(0, (deadline - .now()).nanoseconds)))
-                    return "\u{0}timeout"
+                    return nil
                 }
                 for (index, piece) in send.enumerated() {
                     if index > 0 && pause > .zero { try await Task.sleep(for: pause) }
-                    try await outbound.write(ByteBuffer(string: piece))
+                    try await outbound.write(ByteBuffer(bytes: piece))
                 }
                 let first = try await tasks.next()!
                 tasks.cancelAll()
-                if first == "\u{0}timeout" {
-                    throw RawTimeout()
-                }
+                guard let first else { throw RawTimeout() }
                 return first
             }
         }

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOWebSocket
 import Synchronization
 
 /// A real HTTP/1.1 server on an ephemeral loopback port, standing in for the gateway.
@@ -29,7 +30,28 @@ final class TestUpstream: Sendable {
             .childChannelInitializer { channel in
                 counter.value.add(1, ordering: .relaxed)
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    // `/ws`: a WebSocket echo server.
+                    let upgrader = NIOWebSocketServerUpgrader(
+                        shouldUpgrade: { channel, head in
+                            channel.eventLoop.makeSucceededFuture(head.uri == "/ws" ? HTTPHeaders() : nil)
+                        },
+                        upgradePipelineHandler: { channel, _ in
+                            channel.eventLoop.makeCompletedFuture {
+                                try channel.pipeline.syncOperations.addHandler(WebSocketEcho())
+                            }
+                        }
+                    )
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withServerUpgrade: (
+                            upgraders: [upgrader],
+                            completionHandler: { context in
+                                let sync = context.pipeline.syncOperations
+                                if let http = try? sync.context(handlerType: TestUpstreamHandler.self) {
+                                    sync.removeHandler(context: http, promise: nil)
+                                }
+                            }
+                        )
+                    )
                     try channel.pipeline.syncOperations.addHandler(TestUpstreamHandler())
                 }
             }
@@ -52,7 +74,29 @@ final class TestUpstream: Sendable {
     }
 }
 
-private final class TestUpstreamHandler: ChannelInboundHandler {
+/// Sends every data frame back; answers close with close.
+private final class WebSocketEcho: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text, .binary:
+            let reply = WebSocketFrame(fin: true, opcode: frame.opcode, data: frame.unmaskedData)
+            context.writeAndFlush(wrapOutboundOut(reply), promise: nil)
+        case .connectionClose:
+            let reply = WebSocketFrame(fin: true, opcode: .connectionClose, data: frame.unmaskedData)
+            context.writeAndFlush(wrapOutboundOut(reply)).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        default:
+            break
+        }
+    }
+}
+
+private final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
