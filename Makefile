@@ -26,7 +26,7 @@ demo: deps
 test: deps lint
 	scripts/check-monitoring.sh
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --no-parallel
 
 lint:
 	$(SWIFT) format lint --strict --recursive Package.swift Sources Tests

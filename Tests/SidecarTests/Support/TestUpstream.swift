@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -64,6 +65,9 @@ final class TestUpstream: Sendable {
         }
         return TestUpstream(port: channel.localAddress?.port ?? 0, channel: channel, counter: counter)
     }
+
+    /// Sends the next event of the `/sse` stream in progress.
+    static let sseStepper = NIOLockedValueBox<(@Sendable () -> Void)?>(nil)
 
     func stop() async throws {
         try await channel.close()
@@ -183,7 +187,8 @@ private final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannel
             )
             .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         case "sse":
-            // Server-sent events: one every 100 ms, each flushed as it is written.
+            // Server-sent events in lock step: event n + 1 is sent only once `/sse-next` is requested,
+            // so a client that waits for each event before asking for the next one proves streaming.
             let head = HTTPResponseHead(
                 version: .http1_1,
                 status: .ok,
@@ -192,14 +197,26 @@ private final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannel
             context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
             let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
             let boundSelf = NIOLoopBound(self, eventLoop: context.eventLoop)
-            for index in 1...5 {
-                context.eventLoop.scheduleTask(in: .milliseconds(Int64(100 * index))) {
-                    let context = boundContext.value
-                    let event = ByteBuffer(string: "data: \(index)\n\n")
-                    context.writeAndFlush(boundSelf.value.wrapOutboundOut(.body(.byteBuffer(event))), promise: nil)
-                    if index == 5 { context.writeAndFlush(boundSelf.value.wrapOutboundOut(.end(nil)), promise: nil) }
+            let count = NIOLoopBoundBox(0, eventLoop: context.eventLoop)
+            let loop = context.eventLoop
+            let send: @Sendable () -> Void = {
+                loop.execute {
+                    count.value += 1
+                    let event = ByteBuffer(string: "data: \(count.value)\n\n")
+                    boundContext.value.writeAndFlush(
+                        boundSelf.value.wrapOutboundOut(.body(.byteBuffer(event))),
+                        promise: nil
+                    )
+                    if count.value == 5 {
+                        boundContext.value.writeAndFlush(boundSelf.value.wrapOutboundOut(.end(nil)), promise: nil)
+                    }
                 }
             }
+            TestUpstream.sseStepper.withLockedValue { $0 = send }
+            send()
+        case "sse-next":
+            TestUpstream.sseStepper.withLockedValue { $0 }?()
+            respond(context: context, status: .ok, body: "next\n")
         case "chunked":
             let head = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["transfer-encoding": "chunked"])
             context.write(wrapOutboundOut(.head(head)), promise: nil)
