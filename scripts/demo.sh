@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# `make demo`: a demo gateway, the sidecar in front of it on the embedded default, and requests flowing.
+# `make demo`: a demo gateway, the sidecar in front of it (TLS with a certificate made here, HTTP/2 by
+# ALPN, in-process limits), requests flowing; then two replicas sharing one limit through Redis.
 set -euo pipefail
 BIN=${1:-.build/debug/sidecar}
 UPSTREAM_PORT=${UPSTREAM_PORT:-18000}
-PORT=${PORT:-18080}
+PORT=${PORT:-18443}
+CERTS=demo-run
 REPLICA_PORTS=(18081 18082)
 REDIS_PORT=${REDIS_PORT:-18379}
 WORK=$(mktemp -d /tmp/sidecar-demo.XXXXXX)
@@ -25,38 +27,59 @@ wait_port() {
 }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
+# A certificate for localhost, kept in demo-run/ so the printed curl lines work again later.
+mkdir -p "$CERTS"
+if [[ ! -f $CERTS/cert.pem ]]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$CERTS/key.pem" \
+    -out "$CERTS/cert.pem" -days 30 -subj "/CN=localhost" \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+fi
+URL="https://localhost:$PORT"
+CURL=(curl -sS --cacert "$CERTS/cert.pem")
+
 python3 demo/upstream.py "$UPSTREAM_PORT" &
 PIDS+=($!)
 wait_port "$UPSTREAM_PORT"
 
+export SIDECAR_TLS_CERT_FILE=$CERTS/cert.pem SIDECAR_TLS_KEY_FILE=$CERTS/key.pem
 SIDECAR_LISTEN=127.0.0.1:$PORT SIDECAR_UPSTREAM=http://127.0.0.1:$UPSTREAM_PORT \
   SIDECAR_ADMIN_LISTEN=127.0.0.1:0 SIDECAR_ACCESS_LOG=json SIDECAR_MAX_BODY_BYTES=1MiB \
-  SIDECAR_SHUTDOWN_GRACE=5s "$BIN" >"$WORK/access.log" 2>"$WORK/sidecar.log" &
+  SIDECAR_LIMIT_PER_CLIENT="100/s by ip" SIDECAR_SHUTDOWN_GRACE=5s "$BIN" >"$WORK/access.log" 2>"$WORK/sidecar.log" &
 SIDECAR=$!
 PIDS+=($SIDECAR)
 wait_port "$PORT"
 
 step "the effective configuration (sidecar check)"
-SIDECAR_LISTEN=127.0.0.1:$PORT SIDECAR_UPSTREAM=http://127.0.0.1:$UPSTREAM_PORT "$BIN" check | sed 's/^/  /'
+SIDECAR_LISTEN=127.0.0.1:$PORT SIDECAR_UPSTREAM=http://127.0.0.1:$UPSTREAM_PORT \
+  SIDECAR_LIMIT_PER_CLIENT="100/s by ip" "$BIN" check | sed 's/^/  /'
 
-step "a GET through the sidecar: forwarding headers added, X-Request-ID echoed"
-curl -sS -i "http://127.0.0.1:$PORT/hello" -H 'X-Forwarded-For: 6.6.6.6' | sed 's/^/  /'
+step "over TLS with HTTP/2: try it yourself with"
+echo "  ${CURL[*]} --http2 -i $URL/hello"
+"${CURL[@]}" --http2 -i "$URL/hello" -H 'X-Forwarded-For: 6.6.6.6' | sed 's/^/  /'
+
+step "the same over HTTP/1.1: forwarding headers added, X-Request-ID echoed, rate-limit fields"
+"${CURL[@]}" --http1.1 -i "$URL/hello" | sed 's/^/  /'
+
+step "TLS 1.1 is refused; TLS 1.3 negotiates h2"
+echo | timeout 5 openssl s_client -connect "127.0.0.1:$PORT" -tls1_1 2>&1 | grep -m1 -o 'alert protocol version' | sed 's/^/  TLS 1.1: /' || true
+echo | timeout 5 openssl s_client -connect "127.0.0.1:$PORT" -tls1_3 -alpn h2,http/1.1 2>/dev/null |
+  grep -E '^(New,|ALPN)' | sed 's/^/  TLS 1.3: /'
 
 step "a POST with a 512 KiB body, streamed"
-head -c 524288 /dev/zero | curl -sS -X POST --data-binary @- "http://127.0.0.1:$PORT/jobs" | sed 's/^/  /'
+head -c 524288 /dev/zero | "${CURL[@]}" -X POST --data-binary @- "$URL/jobs" | sed 's/^/  /'
 
 step "a 1 MiB+1 body is refused by SIDECAR_MAX_BODY_BYTES=1MiB"
-head -c 1048577 /dev/zero | curl -sS -o /dev/null -w '  status %{http_code}\n' -X POST --data-binary @- "http://127.0.0.1:$PORT/jobs"
+head -c 1048577 /dev/zero | "${CURL[@]}" -o /dev/null -w '  status %{http_code}\n' -X POST --data-binary @- "$URL/jobs"
 
 step "a 64 MiB download streams through"
-curl -sS -o /dev/null -w '  %{size_download} bytes at %{speed_download} bytes/s\n' "http://127.0.0.1:$PORT/bytes/67108864"
+"${CURL[@]}" -o /dev/null -w '  %{size_download} bytes at %{speed_download} bytes/s over HTTP/%{http_version}\n' "$URL/bytes/67108864"
 
 step "ambiguous framing is refused with 400"
 printf 'POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n' |
-  timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT; cat >&3; head -1 <&3" | sed 's/^/  /'
+  timeout 3 openssl s_client -quiet -connect "127.0.0.1:$PORT" -alpn http/1.1 2>/dev/null | head -1 | sed 's/^/  /'
 
 step "SIGTERM while a slow request is in flight: it finishes, then the sidecar exits 0"
-curl -sS "http://127.0.0.1:$PORT/slow/1000" | sed 's/^/  slow request: /' &
+"${CURL[@]}" "$URL/slow/1000" | sed 's/^/  slow request: /' &
 CURL=$!
 sleep 0.3
 kill -TERM "$SIDECAR"
@@ -69,6 +92,7 @@ step "access log (SIDECAR_ACCESS_LOG=json)"
 sed 's/^/  /' "$WORK/access.log"
 
 # --- Two replicas, one limit: the reason the sidecar exists. ---
+unset SIDECAR_TLS_CERT_FILE SIDECAR_TLS_KEY_FILE
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
   --pidfile "$WORK/redis.pid" --logfile "$WORK/redis.log"
 wait_port "$REDIS_PORT"

@@ -207,6 +207,33 @@ struct TLSTests {
         try await running.stop()
     }
 
+    @Test func drainingFinishesHTTP2StreamsInFlight() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let certificate = try Self.makeCertificate(in: directory, serial: 5)
+        let running = try await Running.start(directory: directory)
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(certificate)
+        let client = HTTPClient(
+            eventLoopGroupProvider: .shared(running.group),
+            configuration: HTTPClient.Configuration(tlsConfiguration: tls)
+        )
+        async let slow = client.execute(
+            HTTPClientRequest(url: "https://localhost:\(running.port)/slow/800"),
+            timeout: .seconds(10)
+        )
+        try await Task.sleep(for: .milliseconds(300))
+        await running.server.drain(grace: .seconds(5))
+        let response = try await slow
+        #expect(response.version == .http2)
+        #expect(response.status == .ok)
+        #expect(String(buffer: try await response.body.collect(upTo: 1024)) == "slow 800\n")
+        try await client.shutdown()
+        running.reloader.cancel()
+        try await running.upstream.stop()
+        try await running.group.shutdownGracefully()
+    }
+
     @Test(.enabled(if: Tool.h2load != nil, "h2load is not installed: apt-get install -y nghttp2-client"))
     func h2loadRunsAThousandMultiplexedRequestsWithoutFailure() async throws {
         let directory = try Self.temporaryDirectory()

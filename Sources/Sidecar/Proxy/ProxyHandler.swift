@@ -58,6 +58,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var upstream: UpstreamConnection?
 
     private var requestIDs = RequestIDGenerator()
+    /// Whether this handler serves one HTTP/2 stream (its requests arrive as version 2).
+    private var isHTTP2 = false
     /// This loop's request metrics.
     private var recorder: HTTPMetricsRecorder?
     private var clientReadPending = false
@@ -214,6 +216,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Request
 
     private func receiveHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        isHTTP2 = head.version.major == 2
         let forwarded = settings.forwarding.forwardRequest(head, peer: peer) {
             requestIDs.next()
         }
@@ -428,7 +431,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func writeLocalResponse(_ response: LocalResponse, close: Bool, context: ChannelHandlerContext) {
         cancelDeadline()
         let body = response.body(allocator: context.channel.allocator)
-        let head = response.head(bodyLength: body.readableBytes, requestID: current?.forwarded.requestID, close: close)
+        // HTTP/2 has no `Connection` header: a stream simply ends.
+        let head = response.head(
+            bodyLength: body.readableBytes,
+            requestID: current?.forwarded.requestID,
+            close: close && !isHTTP2
+        )
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         if close {
@@ -598,7 +606,7 @@ extension ProxyHandler: UpstreamConnectionDelegate {
         _ = settings.forwarding.forwardResponse(
             &head,
             requestID: current.forwarded.requestID,
-            keepClientAlive: keepAlive
+            keepClientAlive: keepAlive || isHTTP2
         )
         if let policy = current.policy { settings.rateLimitHeaders.add(policy, to: &head.headers) }
         context.write(wrapOutboundOut(.head(head)), promise: nil)

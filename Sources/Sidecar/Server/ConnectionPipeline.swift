@@ -23,6 +23,8 @@ struct ConnectionPipeline: Sendable {
     var h2MaxStreams: Int
     /// Largest header list accepted, for HTTP/2's `SETTINGS_MAX_HEADER_LIST_SIZE`.
     var maxHeaderBytes: Int
+    /// How long a drained HTTP/2 connection may take to finish its streams (`SIDECAR_SHUTDOWN_GRACE`).
+    var shutdownGrace: TimeAmount
 
     /// Stream and connection windows of Envoy's edge profile.
     static let streamWindow = 64 * 1024
@@ -71,7 +73,8 @@ struct ConnectionPipeline: Sendable {
     }
 
     /// HTTP/2: explicit limits, swift-nio-http2's rapid-reset and CONTINUATION-flood protections
-    /// (on by default), GOAWAY on drain, and one proxy handler per stream.
+    /// (on by default), its connection manager (two-phase GOAWAY on drain, idle close), and one
+    /// proxy handler per stream.
     func configureHTTP2(_ channel: any Channel) throws {
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = [
@@ -83,13 +86,21 @@ struct ConnectionPipeline: Sendable {
         connection.targetWindowSize = Self.connectionWindow
         var stream = NIOHTTP2Handler.StreamConfiguration()
         stream.targetWindowSize = Self.streamWindow
-        let shutdown = HTTP2GracefulShutdown()
+        let manager = NIOHTTP2ServerConnectionManagementHandler(
+            eventLoop: channel.eventLoop,
+            configuration: .init(
+                maxIdleTime: settings.idleTimeout,
+                maxAge: nil,
+                maxGraceTime: shutdownGrace,
+                keepalive: nil
+            )
+        )
         let sync = channel.pipeline.syncOperations
         _ = try sync.configureHTTP2Pipeline(
             mode: .server,
             connectionConfiguration: connection,
             streamConfiguration: stream,
-            streamDelegate: shutdown
+            streamDelegate: manager.http2StreamDelegate
         ) { streamChannel in
             streamChannel.eventLoop.makeCompletedFuture {
                 let streamSync = streamChannel.pipeline.syncOperations
@@ -97,7 +108,7 @@ struct ConnectionPipeline: Sendable {
                 try streamSync.addHandler(self.makeProxyHandler(on: streamChannel.eventLoop))
             }
         }
-        try sync.addHandler(shutdown)
+        try sync.addHandler(manager)
     }
 
     private func makeProxyHandler(on eventLoop: any EventLoop) -> ProxyHandler {

@@ -77,7 +77,8 @@ final class ProxyServer: Sendable {
             handshakeTimeout: TimeAmount(configuration.headerTimeout),
             handshakeFailures: metrics?.handles.tlsHandshakeErrors,
             h2MaxStreams: configuration.h2MaxStreams,
-            maxHeaderBytes: configuration.maxHeaderBytes
+            maxHeaderBytes: configuration.maxHeaderBytes,
+            shutdownGrace: TimeAmount(configuration.shutdownGrace)
         )
 
         let bootstrap = ServerBootstrap(group: group)
