@@ -12,7 +12,7 @@ WORK=$(mktemp -d /tmp/sidecar-demo.XXXXXX)
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  [[ -f $WORK/redis.pid ]] && kill "$(cat "$WORK/redis.pid")" 2>/dev/null || true
+  if [[ -f $WORK/redis.pid ]]; then kill "$(cat "$WORK/redis.pid")" 2>/dev/null || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -46,7 +46,7 @@ SIDECAR_LISTEN=127.0.0.1:$PORT SIDECAR_UPSTREAM=http://127.0.0.1:$UPSTREAM_PORT 
   SIDECAR_ADMIN_LISTEN=127.0.0.1:0 SIDECAR_ACCESS_LOG=json SIDECAR_MAX_BODY_BYTES=1MiB \
   SIDECAR_LIMIT_PER_CLIENT="100/s by ip" SIDECAR_SHUTDOWN_GRACE=5s "$BIN" >"$WORK/access.log" 2>"$WORK/sidecar.log" &
 SIDECAR=$!
-PIDS+=($SIDECAR)
+PIDS+=("$SIDECAR")
 wait_port "$PORT"
 
 step "the effective configuration (sidecar check)"
@@ -80,10 +80,10 @@ printf 'POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding
 
 step "SIGTERM while a slow request is in flight: it finishes, then the sidecar exits 0"
 "${CURL[@]}" "$URL/slow/1000" | sed 's/^/  slow request: /' &
-CURL=$!
+SLOW=$!
 sleep 0.3
 kill -TERM "$SIDECAR"
-wait "$CURL"
+wait "$SLOW"
 status=0
 wait "$SIDECAR" || status=$?
 echo "  sidecar exit status: $status"
