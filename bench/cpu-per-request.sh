@@ -12,7 +12,9 @@ WORK=$(mktemp -d /tmp/cpu-per-request.XXXXXX)
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for f in "$WORK"/*.pid; do [[ -f $f ]] && kill "$(cat "$f")" 2>/dev/null || true; done
+  for f in "$WORK"/*.pid; do
+    if [[ -f $f ]]; then kill "$(cat "$f")" 2>/dev/null || true; fi
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -35,8 +37,10 @@ http { access_log off; upstream up { server 127.0.0.1:18200; keepalive 128; }
 CONF
 taskset -c 0 nginx -c "$WORK/upstream.conf"
 taskset -c 1 nginx -c "$WORK/nginx.conf"
-SIDECAR_LISTEN=127.0.0.1:18202 SIDECAR_ADMIN_LISTEN=127.0.0.1:19202 SIDECAR_UPSTREAM=http://127.0.0.1:18200 \
-  SIDECAR_EVENT_LOOPS=1 env ${SIDECAR_EXTRA_ENV:-} taskset -c 1 "$BIN" >"$WORK/sidecar.log" 2>&1 &
+# SIDECAR_EXTRA_ENV holds several NAME=value words on purpose, split by the shell.
+# shellcheck disable=SC2086
+env SIDECAR_LISTEN=127.0.0.1:18202 SIDECAR_ADMIN_LISTEN=127.0.0.1:19202 SIDECAR_UPSTREAM=http://127.0.0.1:18200 \
+  SIDECAR_EVENT_LOOPS=1 ${SIDECAR_EXTRA_ENV:-} taskset -c 1 "$BIN" >"$WORK/sidecar.log" 2>&1 &
 PIDS+=($!)
 SIDECAR_PID=$!
 wait_port 18200; wait_port 18201; wait_port 18202
@@ -50,7 +54,7 @@ for round in $(seq 1 "$ROUNDS"); do
     out=$(taskset -c 0 wrk -t1 -c"$CONNS" -d"${EACH}s" "http://127.0.0.1:$port/")
     after=$(ticks "$pid")
     requests=$(grep -oE '^ +[0-9]+ requests' <<<"$out" | grep -oE '[0-9]+')
-    echo "$target $round $requests $(( (after - before) ))" >>"$WORK/rows"
+    echo "$target $round $requests $((after - before))" >>"$WORK/rows"
   done
 done
 python3 - "$WORK/rows" "$HZ" <<'PY'
