@@ -6,7 +6,7 @@ import SidecarMetrics
 
 /// Forwards a client connection's requests to the upstream, one exchange at a time, streaming
 /// bodies both ways. Decisions are ``ProxyStateMachine``'s; this handler carries them out.
-final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
+final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, DeadlineSweeper.Owner {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
@@ -70,10 +70,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var inClientReadBurst = false
     private var upstreamNeedsFlush = false
 
-    private var deadline: NIODeadline?
     private var deadlineKind = DeadlineKind.idle
-    private var deadlineTask: Scheduled<Void>?
-    private var deadlineTaskFireTime: NIODeadline?
+    private var hasDeadline = false
 
     init(settings: Settings, pool: UpstreamPool, limiter: any RateLimiter, logger: Logger) {
         self.settings = settings
@@ -534,32 +532,20 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Deadlines
 
     private func armDeadline(_ kind: DeadlineKind, in amount: TimeAmount) {
-        guard let context else { return }
-        let when = NIODeadline.now() + amount
-        deadline = when
         deadlineKind = kind
-        if let fireTime = deadlineTaskFireTime, fireTime <= when { return }
-        deadlineTask?.cancel()
-        deadlineTaskFireTime = when
-        deadlineTask = context.eventLoop.assumeIsolated().scheduleTask(deadline: when) {
-            self.deadlineTaskFired()
-        }
+        hasDeadline = true
+        pool.deadlines.set(.now() + amount, for: self)
     }
 
     private func cancelDeadline() {
-        deadline = nil
+        guard hasDeadline else { return }
+        hasDeadline = false
+        pool.deadlines.remove(self)
     }
 
-    private func deadlineTaskFired() {
-        deadlineTask = nil
-        deadlineTaskFireTime = nil
-        guard let deadline, let context else { return }
-        if deadline > .now() {
-            let kind = deadlineKind
-            armDeadline(kind, in: deadline - .now())
-            return
-        }
-        self.deadline = nil
+    func deadlinePassed() {
+        hasDeadline = false
+        guard let context else { return }
         switch deadlineKind {
         case .idle:
             switch state.idleDeadlinePassed() {

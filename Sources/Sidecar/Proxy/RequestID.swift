@@ -1,13 +1,24 @@
+import Synchronization
+
 /// Generates `X-Request-ID` values: 32 lower-case hex digits.
 ///
-/// One generator per connection, seeded once from the system's random source, so that a request
-/// costs no system call; the ids are unique, not secret.
+/// One generator per connection (or HTTP/2 stream). Each is seeded without a system call from a
+/// process-wide random key and a counter, so a new stream costs one atomic increment; the ids are
+/// unique, not secret.
 struct RequestIDGenerator {
     private var state: (UInt64, UInt64, UInt64, UInt64)
 
-    init() {
+    /// Drawn once per process from the system's random source.
+    private static let processKey: (UInt64, UInt64) = {
         var system = SystemRandomNumberGenerator()
-        state = (system.next(), system.next(), system.next(), system.next())
+        return (system.next(), system.next())
+    }()
+    private static let generators = Atomic<UInt64>(0)
+
+    init() {
+        let index = Self.generators.wrappingAdd(1, ordering: .relaxed).newValue
+        var seed = SplitMix64(state: Self.processKey.0 ^ (index &* 0x9E37_79B9_7F4A_7C15) ^ Self.processKey.1)
+        state = (seed.next(), seed.next(), seed.next(), seed.next())
         if state == (0, 0, 0, 0) { state.0 = 1 }
     }
 
@@ -41,6 +52,19 @@ struct RequestIDGenerator {
             let nibble = Int((value >> UInt64(60 - 4 * index)) & 0xF)
             buffer[offset + index] = digits.utf8Start[nibble]
         }
+    }
+}
+
+/// SplitMix64, to spread a seed over xoshiro's state.
+private struct SplitMix64 {
+    var state: UInt64
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
 

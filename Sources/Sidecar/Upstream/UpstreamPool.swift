@@ -14,6 +14,8 @@ final class UpstreamPool {
     }
 
     let eventLoop: any EventLoop
+    /// The deadlines of this loop's client connections and streams.
+    let deadlines: DeadlineSweeper
     private let address: UpstreamAddress
     private let connectTimeout: TimeAmount
     private let maxIdle: Int
@@ -25,10 +27,11 @@ final class UpstreamPool {
         eventLoop: any EventLoop,
         address: UpstreamAddress,
         connectTimeout: TimeAmount = .seconds(5),
-        maxIdle: Int = 128,
+        maxIdle: Int = 1024,
         idleTimeout: TimeAmount = .seconds(30)
     ) {
         self.eventLoop = eventLoop
+        self.deadlines = DeadlineSweeper(eventLoop: eventLoop)
         self.address = address
         self.connectTimeout = connectTimeout
         self.maxIdle = maxIdle
