@@ -382,6 +382,41 @@ struct TLSTests {
     }
 }
 
+@Suite("h2c with prior knowledge")
+struct H2CTests {
+    @Test(.enabled(if: Tool.curl != nil && Tool.h2load != nil, "curl and h2load are needed"))
+    func plainListenerSpeaksBothWhenEnabled() async throws {
+        try await SidecarHarness.with(configure: { $0.h2c = true }) { harness in
+            let url = "http://127.0.0.1:\(harness.port)/hello"
+            let h2 = try Tool.run(
+                Tool.curl!,
+                ["-sS", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_version} %{http_code}", url]
+            )
+            #expect(h2.output == "2 200")
+            let h1 = try Tool.run(
+                Tool.curl!,
+                ["-sS", "--http1.1", "-o", "/dev/null", "-w", "%{http_version} %{http_code}", url]
+            )
+            #expect(h1.output == "1.1 200")
+            #expect(try await harness.send("/hello").status == 200)
+            let load = try Tool.run(Tool.h2load!, ["-n", "200", "-c", "2", "-m", "8", url])
+            #expect(load.output.contains("200 succeeded, 0 failed"), "\(load.output)")
+        }
+    }
+
+    @Test(.enabled(if: Tool.curl != nil, "curl is needed"))
+    func priorKnowledgeIsRefusedWhenDisabled() async throws {
+        try await SidecarHarness.with { harness in
+            let url = "http://127.0.0.1:\(harness.port)/hello"
+            let h2 = try Tool.run(
+                Tool.curl!,
+                ["-sS", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}", url]
+            )
+            #expect(h2.output.hasSuffix("000") || h2.output.contains("400"))
+        }
+    }
+}
+
 /// Command-line peers used by the tests.
 enum Tool {
     static func find(_ name: String) -> String? {

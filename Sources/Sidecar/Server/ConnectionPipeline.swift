@@ -25,6 +25,8 @@ struct ConnectionPipeline: Sendable {
     var maxHeaderBytes: Int
     /// How long a drained HTTP/2 connection may take to finish its streams (`SIDECAR_SHUTDOWN_GRACE`).
     var shutdownGrace: TimeAmount
+    /// Whether plain connections may speak HTTP/2 with prior knowledge (`SIDECAR_H2C`).
+    var h2c: Bool = false
 
     /// Stream and connection windows of Envoy's edge profile.
     static let streamWindow = 64 * 1024
@@ -34,7 +36,15 @@ struct ConnectionPipeline: Sendable {
     func configure(_ channel: any Channel) throws {
         let sync = channel.pipeline.syncOperations
         guard let tls else {
-            try configureHTTP1(channel)
+            if h2c {
+                try sync.addHandler(
+                    PriorKnowledgeSniffer { http2, channel in
+                        if http2 { try self.configureHTTP2(channel) } else { try self.configureHTTP1(channel) }
+                    }
+                )
+            } else {
+                try configureHTTP1(channel)
+            }
             return
         }
         try sync.addHandler(NIOSSLServerHandler(context: tls))

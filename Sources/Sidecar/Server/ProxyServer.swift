@@ -78,7 +78,8 @@ final class ProxyServer: Sendable {
             handshakeFailures: metrics?.handles.tlsHandshakeErrors,
             h2MaxStreams: configuration.h2MaxStreams,
             maxHeaderBytes: configuration.maxHeaderBytes,
-            shutdownGrace: TimeAmount(configuration.shutdownGrace)
+            shutdownGrace: TimeAmount(configuration.shutdownGrace),
+            h2c: configuration.h2c
         )
 
         let bootstrap = ServerBootstrap(group: group)
