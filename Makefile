@@ -3,9 +3,9 @@ SHELL := /bin/bash
 SWIFT ?= swift
 PEERS ?= ../shared/bench/peers.sh
 # Debian packages the build, the tests and the demo use.
-APT_PACKAGES := libhiredis-dev pkg-config redis-server python3 curl openssl prometheus yamllint nghttp2-client
+APT_PACKAGES := libhiredis-dev pkg-config redis-server python3 python3-venv curl openssl prometheus yamllint nghttp2-client
 
-.PHONY: deps build release run demo test lint format bench clean
+.PHONY: deps tools build release run demo test lint format bench clean
 
 deps:
 	@scripts/install-deps.sh $(APT_PACKAGES)
@@ -23,7 +23,11 @@ demo: deps
 	$(SWIFT) build --product sidecar
 	scripts/demo.sh .build/debug/sidecar
 
-test: deps lint
+# Python checkers the tests run (in a venv, not the system Python).
+tools: deps
+	@test -x .venv-tools/bin/sslyze || { python3 -m venv .venv-tools && .venv-tools/bin/pip install -q sslyze; }
+
+test: deps tools lint
 	scripts/check-monitoring.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel

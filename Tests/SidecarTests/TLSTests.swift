@@ -234,6 +234,56 @@ struct TLSTests {
         try await running.group.shutdownGracefully()
     }
 
+    @Test(.enabled(if: Tool.sslyze != nil, "sslyze is not installed: make tools (a Python venv in .venv-tools)"))
+    func sslyzeFindsTheMozillaIntermediateConfiguration() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // A CA and a leaf it signed, so that sslyze can validate the path with the CA alone.
+        func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+        let steps: [[String]] = [
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                path("ca-key.pem"), "-out", path("ca.pem"), "-days", "30", "-subj", "/CN=sidecar test CA",
+                "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+            [
+                "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", path("key.pem"),
+                "-out", path("leaf.csr"), "-subj", "/CN=localhost",
+            ],
+        ]
+        for step in steps { #expect(try Tool.run(Tool.openssl!, step).status == 0) }
+        try """
+        subjectAltName=DNS:localhost,IP:127.0.0.1
+        extendedKeyUsage=serverAuth
+        keyUsage=critical,digitalSignature
+        basicConstraints=critical,CA:FALSE
+
+        """.write(toFile: path("ext.cnf"), atomically: true, encoding: .utf8)
+        #expect(
+            try Tool.run(
+                Tool.openssl!,
+                [
+                    "x509", "-req", "-in", path("leaf.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca-key.pem"),
+                    "-CAcreateserial", "-out", path("leaf.pem"), "-days", "30", "-extfile", path("ext.cnf"),
+                ]
+            ).status == 0
+        )
+        let chain =
+            try String(contentsOfFile: path("leaf.pem"), encoding: .utf8)
+            + String(contentsOfFile: path("ca.pem"), encoding: .utf8)
+        try chain.write(toFile: path("cert.pem"), atomically: true, encoding: .utf8)
+        let running = try await Running.start(directory: directory)
+        let scan = try Tool.run(
+            Tool.sslyze!,
+            [
+                "--mozilla_config=intermediate", "--certinfo_ca_file", path("ca.pem"), "localhost:\(running.port)",
+            ]
+        )
+        #expect(scan.status == 0, "\(scan.output.suffix(1500))")
+        #expect(scan.output.contains("OK - Compliant"))
+        try await running.stop()
+    }
+
     @Test(.enabled(if: Tool.h2load != nil, "h2load is not installed: apt-get install -y nghttp2-client"))
     func h2loadRunsAThousandMultiplexedRequestsWithoutFailure() async throws {
         let directory = try Self.temporaryDirectory()
@@ -426,6 +476,11 @@ enum Tool {
     static let openssl = find("openssl")
     static let curl = find("curl")
     static let h2load = find("h2load")
+    /// sslyze from the tools venv that `make tools` creates.
+    static let sslyze = [
+        ProcessInfo.processInfo.environment["SSLYZE"],
+        FileManager.default.currentDirectoryPath + "/.venv-tools/bin/sslyze",
+    ].compactMap { $0 }.first { FileManager.default.isExecutableFile(atPath: $0) }
 
     /// Runs `executable` to completion; standard output and error together.
     static func run(
