@@ -24,11 +24,15 @@ public protocol RateLimitRequest {
     func firstHeader(named name: String) -> String?
     /// A claim of the request's verified bearer token; `nil` when absent or unverified.
     func jwtClaim(named name: String) -> String?
+    /// The subject of the client certificate verified by mTLS; `nil` without one.
+    var tlsSubject: String? { get }
 }
 
 extension RateLimitRequest {
     /// No verified token.
     public func jwtClaim(named name: String) -> String? { nil }
+    /// No client certificate.
+    public var tlsSubject: String? { nil }
 }
 
 /// The answer of ``RateLimiter/check(_:on:)``.

@@ -174,3 +174,10 @@ import Testing
         #expect(try PathPattern(parsing: text).patternText == text)
     }
 }
+
+@Test func tlsSubjectIsAKey() throws {
+    let rule = try RuleParser.parse(name: "per_client", "10/s by tls:subject|ip")
+    #expect(rule.key == RateLimitKey(alternatives: [[.tlsSubject], [.ip]]))
+    #expect(rule.canonicalDescription == "10/s by tls:subject|ip")
+    #expect(throws: RuleParseError.self) { try RuleParser.parse(name: "x", "10/s by tls:issuer") }
+}

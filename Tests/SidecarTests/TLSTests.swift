@@ -414,7 +414,32 @@ struct TLSTests {
                 ]
             ).status == 0
         )
-        let running = try await Running.start(directory: directory, clientCA: ca)
+        // A second client, with its own subject.
+        let otherKey = directory.appendingPathComponent("other-key.pem").path
+        let otherRequest = directory.appendingPathComponent("other.csr").path
+        let otherCertificate = directory.appendingPathComponent("other.pem").path
+        #expect(
+            try Tool.run(
+                Tool.openssl!,
+                [
+                    "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", otherKey,
+                    "-out", otherRequest, "-subj", "/CN=other-client",
+                ]
+            ).status == 0
+        )
+        #expect(
+            try Tool.run(
+                Tool.openssl!,
+                [
+                    "x509", "-req", "-in", otherRequest, "-CA", ca, "-CAkey", caKey, "-CAcreateserial", "-out",
+                    otherCertificate,
+                    "-days", "30",
+                ]
+            ).status == 0
+        )
+        let running = try await Running.start(directory: directory, clientCA: ca) {
+            $0.rules = [try! RuleParser.parse(name: "per_client", "2/m by tls:subject")]
+        }
         func curl(_ extra: [String]) throws -> String {
             try Tool.run(
                 Tool.curl!,
@@ -425,6 +450,10 @@ struct TLSTests {
             ).output
         }
         #expect(try curl(["--cert", clientCertificate, "--key", clientKey]) == "200")
+        #expect(try curl(["--cert", clientCertificate, "--key", clientKey]) == "200")
+        // `tls:subject` keys each verified client on its own: the first is limited, the second is not.
+        #expect(try curl(["--cert", clientCertificate, "--key", clientKey]) == "429")
+        #expect(try curl(["--cert", otherCertificate, "--key", otherKey]) == "200")
         #expect(try curl([]) != "200")
         // A certificate from another issuer is refused too.
         #expect(try curl(["--cert", certificate, "--key", directory.appendingPathComponent("key.pem").path]) != "200")

@@ -62,6 +62,8 @@ public struct RuleMatcher: Sendable {
             return request.clientAddress
         case .host:
             return request.host
+        case .tlsSubject:
+            return request.tlsSubject
         case .header(let name):
             return request.firstHeader(named: name)
         case .jwt(let claim):
@@ -73,6 +75,7 @@ public struct RuleMatcher: Sendable {
         switch part {
         case .ip: return "ip"
         case .host: return "host"
+        case .tlsSubject: return "tls:subject"
         case .header(let name): return "header:\(name)"
         case .jwt(let claim): return "jwt:\(claim)"
         }

@@ -20,5 +20,7 @@ public struct RateLimitKey: Sendable, Hashable {
         case jwt(String)
         /// The `Host` (or `:authority`) of the request, lower-cased, without port.
         case host
+        /// The subject of the client certificate verified by mTLS.
+        case tlsSubject
     }
 }

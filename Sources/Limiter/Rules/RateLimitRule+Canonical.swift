@@ -44,6 +44,7 @@ extension RateLimitKey.Part {
         switch self {
         case .ip: "ip"
         case .host: "host"
+        case .tlsSubject: "tls:subject"
         case .header(let name): "header:\(name)"
         case .jwt(let claim): "jwt:\(claim)"
         }

@@ -6,7 +6,8 @@ public enum RuleParser {
     /// The rate part's expected shape, used in messages.
     static let rateExpectation = #""<count>/<period>" such as "100/s" or "10/5m""#
     /// The key clause's expected shape, used in messages.
-    static let keyExpectation = "ip, host, header:<Name> or jwt:<claim>, joined by | (first present) or + (combined)"
+    static let keyExpectation =
+        "ip, host, header:<Name>, jwt:<claim> or tls:subject, joined by | (first present) or + (combined)"
 
     /// The longest period accepted: 36500 days (a century; anything longer is a typo).
     static let maximumPeriodMicroseconds: Int64 = 36_500 * 86_400_000_000
@@ -165,6 +166,8 @@ public enum RuleParser {
                 )
             }
             return .header(name.lowercased())
+        case ("tls", 2) where pieces[1].lowercased() == "subject":
+            return .tlsSubject
         case ("jwt", 2):
             let claim = pieces[1]
             guard !claim.isEmpty else {

@@ -24,6 +24,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         var jwt: JWTClaimVerifier? = nil
         /// Where requests are counted; `nil` records nothing.
         var metrics: ProxyMetrics? = nil
+        /// Whether a rule takes a `tls:subject` key, so the client certificate is read.
+        var usesTLSSubject = false
     }
 
     /// The request being served.
@@ -60,6 +62,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
     private var requestIDs = RequestIDGenerator()
     /// Whether this handler serves one HTTP/2 stream (its requests arrive as version 2).
     private var isHTTP2 = false
+    /// The verified client certificate's subject, looked up once per connection or stream.
+    private var peerSubject: String??
     /// This loop's request metrics.
     private var recorder: HTTPMetricsRecorder?
     private var clientReadPending = false
@@ -242,37 +246,29 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         forwarded: ForwardingPolicy.ForwardedRequest,
         context: ChannelHandlerContext
     ) {
+        if settings.usesTLSSubject && peerSubject == nil {
+            peerSubject = .some(ClientCertificate.subject(of: context.channel))
+        }
+        var request = ProxiedRequest(
+            head: head,
+            clientAddress: forwarded.clientAddress,
+            host: forwarded.host,
+            tlsSubject: peerSubject ?? nil
+        )
         guard let jwt = settings.jwt else {
-            checkLimits(
-                ProxiedRequest(head: head, clientAddress: forwarded.clientAddress, host: forwarded.host),
-                context
-            )
+            checkLimits(request, context)
             return
         }
         switch jwt.lookup(authorization: head.headers.first(name: "authorization"), on: context.eventLoop) {
         case .absent:
-            checkLimits(
-                ProxiedRequest(head: head, clientAddress: forwarded.clientAddress, host: forwarded.host),
-                context
-            )
+            checkLimits(request, context)
         case .known(let claims):
-            let request = ProxiedRequest(
-                head: head,
-                clientAddress: forwarded.clientAddress,
-                host: forwarded.host,
-                claims: claims
-            )
+            request.claims = claims
             checkLimits(request, context)
         case .pending(let future):
             // The first request with a token waits for its verification; later ones find it cached.
             future.assumeIsolated().whenComplete { result in
-                let claims = (try? result.get()) ?? nil
-                let request = ProxiedRequest(
-                    head: head,
-                    clientAddress: forwarded.clientAddress,
-                    host: forwarded.host,
-                    claims: claims
-                )
+                request.claims = (try? result.get()) ?? nil
                 self.checkLimits(request, context)
             }
         }
@@ -722,6 +718,7 @@ struct ProxiedRequest: RateLimitRequest {
     var head: HTTPRequestHead
     var clientAddress: String?
     var host: String?
+    var tlsSubject: String? = nil
     var claims: JWTClaims? = nil
 
     var method: String { head.method.rawValue }

@@ -62,7 +62,10 @@ final class ProxyServer: Sendable {
             upstreamTimeout: TimeAmount(configuration.upstreamTimeout),
             accessLog: configuration.accessLog == .json ? AccessLog() : nil,
             jwt: jwt,
-            metrics: metrics
+            metrics: metrics,
+            usesTLSSubject: configuration.rules.contains { rule in
+                rule.key?.alternatives.contains { $0.contains(.tlsSubject) } ?? false
+            }
         )
         var decoderLimits = NIOHTTPDecoderLimitConfiguration()
         decoderLimits.maxHeaderListSize = configuration.maxHeaderBytes
