@@ -35,7 +35,7 @@ struct ForwardingPolicy: Sendable {
 
     /// Rewrites `head` for the upstream. `peer` is the client's IP address as text.
     func forwardRequest(_ head: HTTPRequestHead, peer: String?, requestIDGenerator: () -> String) -> ForwardedRequest {
-        var connectionTokens: [Substring] = []
+        var connection = ConnectionOptions()
         var forwardedFor: [String] = []
         var requestID: String?
         var hostHeader: String?
@@ -44,9 +44,6 @@ struct ForwardingPolicy: Sendable {
         var expectsContinue = false
         var isChunked = false
         var contentLength: Int?
-        var wantsClose = false
-        var wantsKeepAlive = false
-        var wantsUpgrade = false
         var upgradeValue: String?
 
         var headers = HTTPHeaders()
@@ -54,18 +51,7 @@ struct ForwardingPolicy: Sendable {
         for (name, value) in head.headers {
             switch HeaderName(name) {
             case .connection:
-                for token in value.split(separator: ",") {
-                    let token = token.trimmingSpaces()
-                    if token.caseInsensitiveEquals("close") {
-                        wantsClose = true
-                    } else if token.caseInsensitiveEquals("keep-alive") {
-                        wantsKeepAlive = true
-                    } else if token.caseInsensitiveEquals("upgrade") {
-                        wantsUpgrade = true
-                    } else if !token.isEmpty {
-                        connectionTokens.append(token)
-                    }
-                }
+                connection.add(value)
             case .transferEncoding:
                 isChunked = true
             case .upgrade:
@@ -96,9 +82,7 @@ struct ForwardingPolicy: Sendable {
                 headers.add(name: name, value: value)
             }
         }
-        if !connectionTokens.isEmpty {
-            for token in connectionTokens { headers.remove(name: String(token)) }
-        }
+        for token in connection.otherTokens { headers.remove(name: String(token)) }
 
         let peerTrusted = peer.map { trustedProxies.isTrusted($0) } ?? false
         let clientAddress: String?
@@ -121,7 +105,7 @@ struct ForwardingPolicy: Sendable {
         headers.add(name: "X-Request-ID", value: id)
         // WebSocket is the one upgrade passed on: the upstream answers 101 and both sides are joined.
         let upgradesToWebSocket =
-            wantsUpgrade && head.version == .http1_1 && !isChunked && (contentLength ?? 0) == 0
+            connection.upgrade && head.version == .http1_1 && !isChunked && (contentLength ?? 0) == 0
             && upgradeValue.map { Substring($0).trimmingSpaces().caseInsensitiveEquals("websocket") } == true
         if upgradesToWebSocket {
             headers.add(name: "Connection", value: "Upgrade")
@@ -136,7 +120,7 @@ struct ForwardingPolicy: Sendable {
         var forwarded = head
         forwarded.headers = headers
         forwarded.version = .http1_1
-        let keepAlive = head.version.major == 1 && head.version.minor == 0 ? wantsKeepAlive : !wantsClose
+        let keepAlive = head.version.major == 1 && head.version.minor == 0 ? connection.keepAlive : !connection.close
         return ForwardedRequest(
             head: forwarded,
             requestID: id,
@@ -154,32 +138,24 @@ struct ForwardingPolicy: Sendable {
     ///
     /// Returns whether the upstream connection may be reused after this response.
     func forwardResponse(_ head: inout HTTPResponseHead, requestID: String, keepClientAlive: Bool) -> Bool {
-        var upstreamKeepAlive = head.version.major == 1 && head.version.minor >= 1
-        var connectionTokens: [Substring] = []
+        var connection = ConnectionOptions()
         var headers = HTTPHeaders()
         headers.reserveCapacity(head.headers.count + 2)
         for (name, value) in head.headers {
             switch HeaderName(name) {
             case .connection:
-                for token in value.split(separator: ",") {
-                    let token = token.trimmingSpaces()
-                    if token.caseInsensitiveEquals("close") {
-                        upstreamKeepAlive = false
-                    } else if token.caseInsensitiveEquals("keep-alive") {
-                        if head.version.minor == 0 { upstreamKeepAlive = true }
-                    } else if !token.isEmpty {
-                        connectionTokens.append(token)
-                    }
-                }
+                connection.add(value)
             case .hopByHop, .transferEncoding, .upgrade, .xRequestID:
                 break
             default:
                 headers.add(name: name, value: value)
             }
         }
-        for token in connectionTokens { headers.remove(name: String(token)) }
+        for token in connection.otherTokens { headers.remove(name: String(token)) }
         headers.add(name: "X-Request-ID", value: requestID)
         if !keepClientAlive { headers.add(name: "Connection", value: "close") }
+        let http11 = head.version.major == 1 && head.version.minor >= 1
+        let upstreamKeepAlive = http11 ? !connection.close : connection.keepAlive && !connection.close
         head.headers = headers
         head.version = .http1_1
         return upstreamKeepAlive
@@ -201,6 +177,30 @@ struct ForwardingPolicy: Sendable {
             text = text[..<colon]
         }
         return text.lowercased()
+    }
+}
+
+/// The options of `Connection` headers: `close`, `keep-alive`, `upgrade`, and the header names to drop.
+struct ConnectionOptions {
+    var close = false
+    var keepAlive = false
+    var upgrade = false
+    /// Other tokens: names of further hop-by-hop headers (RFC 9110 §7.6.1).
+    var otherTokens: [Substring] = []
+
+    mutating func add(_ value: String) {
+        for token in value.split(separator: ",") {
+            let token = token.trimmingSpaces()
+            if token.caseInsensitiveEquals("close") {
+                close = true
+            } else if token.caseInsensitiveEquals("keep-alive") {
+                keepAlive = true
+            } else if token.caseInsensitiveEquals("upgrade") {
+                upgrade = true
+            } else if !token.isEmpty {
+                otherTokens.append(token)
+            }
+        }
     }
 }
 
