@@ -192,7 +192,7 @@ struct ProxyIntegrationTests {
     }
 
     @Test func answers408WhenHeadersDoNotArrive() async throws {
-        try await SidecarHarness.with(configure: { $0.headerTimeout = .seconds(1) }) { harness in
+        try await SidecarHarness.with(configure: { $0.headerTimeout = .seconds(2) }) { harness in
             let received = try await harness.raw("GET /hello HTTP/1.1\r\nHost: x\r\n")
             #expect(received.hasPrefix("HTTP/1.1 408 Request Timeout"))
         }
