@@ -14,7 +14,7 @@ struct SidecarCommand: AsyncParsableCommand {
         abstract: "A rate-limiting, TLS-terminating reverse proxy beside an HTTP API gateway.",
         discussion: "Configured with SIDECAR_* environment variables; see the README.",
         version: SidecarVersion.current,
-        subcommands: [Serve.self, Check.self],
+        subcommands: [Serve.self, Check.self, HealthCheck.self],
         defaultSubcommand: Serve.self
     )
 }

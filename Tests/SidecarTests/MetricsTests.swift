@@ -254,3 +254,21 @@ struct RouteClassifierTests {
         #expect(routes.route(of: "/\(UUID().uuidString)") == 2)
     }
 }
+
+@Suite("healthcheck subcommand")
+struct HealthCheckCommandTests {
+    @Test func exitsZeroWhileTheSidecarServesAndOneOtherwise() async throws {
+        let running = try await MetricsTests.Running.start()
+        let healthy = try SidecarProcess(
+            arguments: ["healthcheck"],
+            environment: ["SIDECAR_ADMIN_LISTEN": "127.0.0.1:\(running.adminPort)"]
+        )
+        #expect(await healthy.finish().status == 0)
+        try await running.stop()
+        let unhealthy = try SidecarProcess(
+            arguments: ["healthcheck"],
+            environment: ["SIDECAR_ADMIN_LISTEN": "127.0.0.1:\(running.adminPort)"]
+        )
+        #expect(await unhealthy.finish().status == 1)
+    }
+}
