@@ -73,6 +73,7 @@ private func problems(_ environment: [String: String]) -> [String] {
                 "SIDECAR_TLS_CLIENT_CA_FILE= (unset: no client certificate required)",
                 "SIDECAR_ADMIN_LISTEN=0.0.0.0:9464",
                 "SIDECAR_REDIS_URL= (unset: in-process limits)",
+                "SIDECAR_REDIS_URL_FILE= (unset: not used)",
                 "SIDECAR_REDIS_TIMEOUT=50ms",
                 "SIDECAR_REDIS_FAILURE_MODE=local",
                 "SIDECAR_REPLICAS= (unset: from Redis heartbeats, else 1)",
@@ -451,5 +452,21 @@ private func problems(_ environment: [String: String]) -> [String] {
         #expect(SidecarConfiguration.durationText(.nanoseconds(7)) == "7ns")
         #expect(SidecarConfiguration.sizeText(3 * 1024 * 1024) == "3MiB")
         #expect(SidecarConfiguration.sizeText(1000) == "1000")
+    }
+}
+
+@Test func redisURLFromAFileKeepsThePasswordOutOfTheEnvironment() throws {
+    let path = "/tmp/sidecar-redis-url-\(UInt32.random(in: 0...UInt32.max))"
+    try "redis://sidecar:s3cret@redis:6380/2\n".write(toFile: path, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let configuration = try SidecarConfiguration.load(environment: ["SIDECAR_REDIS_URL_FILE": path])
+    #expect(configuration.redis?.password == "s3cret")
+    #expect(configuration.redis?.port == 6380)
+    #expect(!configuration.effectiveLines().joined().contains("s3cret"))
+    #expect(throws: ConfigurationError.self) {
+        try SidecarConfiguration.load(environment: ["SIDECAR_REDIS_URL_FILE": path, "SIDECAR_REDIS_URL": "redis://x:1"])
+    }
+    #expect(throws: ConfigurationError.self) {
+        try SidecarConfiguration.load(environment: ["SIDECAR_REDIS_URL_FILE": "/nonexistent/url"])
     }
 }

@@ -101,6 +101,26 @@ struct ConfigurationLoader {
         optional(variable, parse) ?? defaultValue
     }
 
+    /// `SIDECAR_REDIS_URL`, or the URL held by the file `SIDECAR_REDIS_URL_FILE` names (a mounted secret).
+    mutating func loadRedisURL() -> RedisURL? {
+        guard let path = raw(.redisURLFile) else { return optional(.redisURL, ConfigurationValueParser.redisURL) }
+        let variable = ConfigurationVariable.redisURLFile.rawValue
+        if raw(.redisURL) != nil {
+            report(variable, value: path, "set SIDECAR_REDIS_URL or SIDECAR_REDIS_URL_FILE, not both")
+            return nil
+        }
+        guard let contents = try? String(contentsOfFile: path, encoding: .utf8) else {
+            report(variable, value: path, "expected a readable file holding the Redis URL")
+            return nil
+        }
+        do {
+            return try ConfigurationValueParser.redisURL(contents.trimmingCharacters(in: .whitespacesAndNewlines))
+        } catch {
+            report(variable, value: path, "the file must hold \(error.expected)")
+            return nil
+        }
+    }
+
     mutating func load() -> SidecarConfiguration {
         typealias Parse = ConfigurationValueParser
         reportUnknownVariables()
@@ -114,7 +134,7 @@ struct ConfigurationLoader {
             upstream: value(.upstream, default: .tcp(host: "127.0.0.1", port: 8000), Parse.upstream),
             tls: tls,
             adminListen: value(.adminListen, default: ListenAddress(host: "0.0.0.0", port: 9464), Parse.listenAddress),
-            redis: optional(.redisURL, Parse.redisURL),
+            redis: loadRedisURL(),
             redisTimeout: value(.redisTimeout, default: .milliseconds(50), Parse.duration),
             redisFailureMode: value(.redisFailureMode, default: .local) { text throws(ValueProblem) in
                 try Parse.choice(text, of: RedisFailureMode.self)
@@ -152,6 +172,7 @@ struct ConfigurationLoader {
             }
         )
         configuration.h2c = value(.h2c, default: false, Parse.onOff)
+        configuration.redisURLFile = raw(.redisURLFile)
         return configuration
     }
 

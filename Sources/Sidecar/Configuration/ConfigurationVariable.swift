@@ -9,6 +9,7 @@ enum ConfigurationVariable: String, CaseIterable, Sendable {
     case tlsClientCAFile = "SIDECAR_TLS_CLIENT_CA_FILE"
     case adminListen = "SIDECAR_ADMIN_LISTEN"
     case redisURL = "SIDECAR_REDIS_URL"
+    case redisURLFile = "SIDECAR_REDIS_URL_FILE"
     case redisTimeout = "SIDECAR_REDIS_TIMEOUT"
     case redisFailureMode = "SIDECAR_REDIS_FAILURE_MODE"
     case replicas = "SIDECAR_REPLICAS"

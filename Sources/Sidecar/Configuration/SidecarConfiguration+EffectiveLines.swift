@@ -17,7 +17,13 @@ extension SidecarConfiguration {
             case .tlsKeyFile: shown = tls?.keyFile ?? Self.unset("plain HTTP")
             case .tlsClientCAFile: shown = tls?.clientCAFile ?? Self.unset("no client certificate required")
             case .adminListen: shown = adminListen.description
-            case .redisURL: shown = redis?.description ?? Self.unset("in-process limits")
+            case .redisURL:
+                shown =
+                    redisURLFile != nil
+                    ? Self.unset("read from SIDECAR_REDIS_URL_FILE")
+                    : redis?.description ?? Self.unset("in-process limits")
+            case .redisURLFile:
+                shown = redisURLFile.map { "\($0) (\(redis?.description ?? "?"))" } ?? Self.unset("not used")
             case .redisTimeout: shown = Self.durationText(redisTimeout)
             case .redisFailureMode: shown = redisFailureMode.rawValue
             case .replicas: shown = replicas.map(String.init) ?? Self.unset("from Redis heartbeats, else 1")

@@ -55,6 +55,8 @@ struct SidecarConfiguration: Sendable, Equatable {
     var accessLog: AccessLogFormat
     /// Whether the plain-HTTP listener also accepts HTTP/2 with prior knowledge (`SIDECAR_H2C`).
     var h2c: Bool = false
+    /// The file `redis` was read from (`SIDECAR_REDIS_URL_FILE`), so that no secret sits in the environment.
+    var redisURLFile: String? = nil
 }
 
 /// A `host:port` to listen on; `host` is an IP literal or a name, IPv6 without brackets.
