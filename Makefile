@@ -5,7 +5,7 @@ PEERS ?= ../shared/bench/peers.sh
 # Debian packages the build, the tests and the demo use.
 APT_PACKAGES := libhiredis-dev pkg-config redis-server python3 python3-venv curl openssl prometheus yamllint nghttp2-client
 
-.PHONY: deps tools build release run demo test lint format bench clean
+.PHONY: deps tools build release run demo test lint lint-deploy image format bench clean
 
 deps:
 	@scripts/install-deps.sh $(APT_PACKAGES)
@@ -27,7 +27,7 @@ demo: deps
 tools: deps
 	@test -x .venv-tools/bin/sslyze || { python3 -m venv .venv-tools && .venv-tools/bin/pip install -q sslyze; }
 
-test: deps tools lint
+test: deps tools lint lint-deploy
 	scripts/check-monitoring.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
@@ -35,15 +35,26 @@ test: deps tools lint
 lint:
 	$(SWIFT) format lint --strict --recursive Package.swift Sources Tests
 
+# Offline checks of docker/, k8s/, the workflows and the scripts (hadolint, kubernetes-validate,
+# checkov, yamllint, actionlint, shellcheck, promtool, environment-variable drift).
+lint-deploy:
+	scripts/lint-deploy.sh
+
+# The container image (needs a Docker engine).
+image:
+	docker build -f docker/Dockerfile -t sidecar .
+
 format:
 	$(SWIFT) format --in-place --recursive Package.swift Sources Tests
 
-# Side by side with nginx and HAProxy (req/s ratios), then CPU time per request against nginx.
+# Side by side with nginx and HAProxy (req/s ratios), CPU time per request against nginx, and
+# TLS + HTTP/2 (h2load, handshakes) against nginx.
 bench: release
-	@scripts/install-deps.sh nginx haproxy wrk
+	@scripts/install-deps.sh nginx haproxy wrk nghttp2-client
 	@test -x $(PEERS) || { echo "no benchmark script at $(PEERS) (set PEERS=path/to/peers.sh)"; exit 2; }
 	$(PEERS) .build/release/sidecar
 	bench/cpu-per-request.sh .build/release/sidecar
+	bench/tls-h2.sh .build/release/sidecar
 
 clean:
 	rm -rf .build
