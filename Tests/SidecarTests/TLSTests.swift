@@ -207,6 +207,44 @@ struct TLSTests {
         try await running.stop()
     }
 
+    @Test func aStreamTheClientResetsCancelsItsUpstreamRequest() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let certificate = try Self.makeCertificate(in: directory, serial: 6)
+        let running = try await Running.start(directory: directory)
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(certificate)
+        let client = HTTPClient(
+            eventLoopGroupProvider: .shared(running.group),
+            configuration: HTTPClient.Configuration(tlsConfiguration: tls)
+        )
+        // Keep the HTTP/2 connection open with a first request, then give up on a slow one: the
+        // client resets that stream, and the sidecar must close the upstream request it started.
+        #expect(
+            try await client.execute(
+                HTTPClientRequest(url: "https://localhost:\(running.port)/hello"),
+                timeout: .seconds(5)
+            ).status == .ok
+        )
+        let slow = Task {
+            try await client.execute(
+                HTTPClientRequest(url: "https://localhost:\(running.port)/slow/5000"),
+                timeout: .seconds(10)
+            )
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        slow.cancel()
+        _ = await slow.result
+        var abandoned = 0
+        for _ in 0..<40 where abandoned == 0 {
+            try await Task.sleep(for: .milliseconds(50))
+            abandoned = running.upstream.abandonedSlowRequests
+        }
+        #expect(abandoned == 1, "the upstream request outlived the client's reset")
+        try await client.shutdown()
+        try await running.stop()
+    }
+
     @Test func drainingFinishesHTTP2StreamsInFlight() async throws {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -14,18 +14,24 @@ final class TestUpstream: Sendable {
     let port: Int
     private let channel: any Channel
     private let counter: Counter
+    private let abandoned: Counter
+
+    /// `/slow/<ms>` requests whose connection closed before they were answered.
+    var abandonedSlowRequests: Int { abandoned.value.load(ordering: .relaxed) }
 
     /// Connections accepted so far.
     var connections: Int { counter.value.load(ordering: .relaxed) }
 
-    private init(port: Int, channel: any Channel, counter: Counter) {
+    private init(port: Int, channel: any Channel, counter: Counter, abandoned: Counter) {
         self.port = port
         self.channel = channel
         self.counter = counter
+        self.abandoned = abandoned
     }
 
     static func start(group: any EventLoopGroup, unixSocketPath: String? = nil) async throws -> TestUpstream {
         let counter = Counter()
+        let abandoned = Counter()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -53,7 +59,7 @@ final class TestUpstream: Sendable {
                             }
                         )
                     )
-                    try channel.pipeline.syncOperations.addHandler(TestUpstreamHandler())
+                    try channel.pipeline.syncOperations.addHandler(TestUpstreamHandler(abandoned: abandoned))
                 }
             }
         let channel: any Channel
@@ -63,7 +69,12 @@ final class TestUpstream: Sendable {
         } else {
             channel = try await bootstrap.bind(host: "127.0.0.1", port: 0).get()
         }
-        return TestUpstream(port: channel.localAddress?.port ?? 0, channel: channel, counter: counter)
+        return TestUpstream(
+            port: channel.localAddress?.port ?? 0,
+            channel: channel,
+            counter: counter,
+            abandoned: abandoned
+        )
     }
 
     /// Sends the next event of the `/sse` stream in progress.
@@ -110,6 +121,17 @@ private final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannel
     private var keepAlive = true
     private var remainingToSend = 0
     private var sending = false
+    private var slowPending = false
+    private let abandoned: TestUpstream.Counter
+
+    init(abandoned: TestUpstream.Counter) {
+        self.abandoned = abandoned
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if slowPending { abandoned.value.add(1, ordering: .relaxed) }
+        context.fireChannelInactive()
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -171,7 +193,9 @@ private final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannel
             let milliseconds = Int64(parts.dropFirst().first ?? "0") ?? 0
             let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
             let boundSelf = NIOLoopBound(self, eventLoop: context.eventLoop)
+            slowPending = true
             context.eventLoop.scheduleTask(in: .milliseconds(milliseconds)) {
+                boundSelf.value.slowPending = false
                 boundSelf.value.respond(context: boundContext.value, status: .ok, body: "slow \(milliseconds)\n")
             }
         case "status":
