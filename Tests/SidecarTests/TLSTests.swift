@@ -430,51 +430,27 @@ struct TLSTests {
                 ]
             ).status == 0
         )
-        let clientKey = directory.appendingPathComponent("client-key.pem").path
-        let clientRequest = directory.appendingPathComponent("client.csr").path
-        let clientCertificate = directory.appendingPathComponent("client.pem").path
-        #expect(
-            try Tool.run(
-                Tool.openssl!,
+        /// A key and a certificate for `name`, signed by the client CA.
+        func makeClientCertificate(_ name: String) throws -> (certificate: String, key: String) {
+            let key = directory.appendingPathComponent("\(name)-key.pem").path
+            let request = directory.appendingPathComponent("\(name).csr").path
+            let certificate = directory.appendingPathComponent("\(name).pem").path
+            let steps = [
                 [
-                    "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", clientKey,
-                    "-out", clientRequest, "-subj", "/CN=gateway-client",
-                ]
-            ).status == 0
-        )
-        #expect(
-            try Tool.run(
-                Tool.openssl!,
+                    "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out",
+                    request, "-subj", "/CN=\(name)",
+                ],
                 [
-                    "x509", "-req", "-in", clientRequest, "-CA", ca, "-CAkey", caKey, "-CAcreateserial", "-out",
-                    clientCertificate,
+                    "x509", "-req", "-in", request, "-CA", ca, "-CAkey", caKey, "-CAcreateserial", "-out", certificate,
                     "-days", "30",
-                ]
-            ).status == 0
-        )
+                ],
+            ]
+            for step in steps { #expect(try Tool.run(Tool.openssl!, step).status == 0) }
+            return (certificate, key)
+        }
+        let (clientCertificate, clientKey) = try makeClientCertificate("gateway-client")
         // A second client, with its own subject.
-        let otherKey = directory.appendingPathComponent("other-key.pem").path
-        let otherRequest = directory.appendingPathComponent("other.csr").path
-        let otherCertificate = directory.appendingPathComponent("other.pem").path
-        #expect(
-            try Tool.run(
-                Tool.openssl!,
-                [
-                    "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", otherKey,
-                    "-out", otherRequest, "-subj", "/CN=other-client",
-                ]
-            ).status == 0
-        )
-        #expect(
-            try Tool.run(
-                Tool.openssl!,
-                [
-                    "x509", "-req", "-in", otherRequest, "-CA", ca, "-CAkey", caKey, "-CAcreateserial", "-out",
-                    otherCertificate,
-                    "-days", "30",
-                ]
-            ).status == 0
-        )
+        let (otherCertificate, otherKey) = try makeClientCertificate("other-client")
         let running = try await Running.start(directory: directory, clientCA: ca) {
             $0.rules = [try! RuleParser.parse(name: "per_client", "2/m by tls:subject")]
         }
