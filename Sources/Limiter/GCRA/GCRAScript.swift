@@ -113,5 +113,5 @@ public enum GCRAScript {
         """#
 
     /// The SHA1 of ``source`` in lower-case hex, as `EVALSHA` and `SCRIPT LOAD` name it.
-    public static let sha1: String = SHA1.hexDigest(Array(source.utf8))
+    public static let sha1: String = SHA1Hex.of(Array(source.utf8))
 }

@@ -13,6 +13,6 @@ public enum RedisBucketKey {
 
     /// The 16 hex characters that stand for `clientKey` in bucket names.
     public static func hash(_ clientKey: String) -> String {
-        SHA1.hex(SHA1.digest(clientKey.utf8).prefix(8))
+        SHA1Hex.of(Array(clientKey.utf8), prefix: 8)
     }
 }
