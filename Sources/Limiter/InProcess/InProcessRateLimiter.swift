@@ -23,9 +23,10 @@ public final class InProcessRateLimiter: RateLimiter {
         public var shardCount: Int
         /// The `source` label of recorded decisions (`local` for the embedded limiter and the
         /// `local` failure mode).
-        public var metricsSource: String
+        public var metricsSource: RateLimitDecisionSource
 
-        public init(maximumKeys: Int = 1_000_000, shardCount: Int = 16, metricsSource: String = "local") {
+        public init(maximumKeys: Int = 1_000_000, shardCount: Int = 16, metricsSource: RateLimitDecisionSource = .local)
+        {
             precondition(maximumKeys > 0 && shardCount > 0)
             self.maximumKeys = maximumKeys
             self.shardCount = shardCount
@@ -40,14 +41,9 @@ public final class InProcessRateLimiter: RateLimiter {
     private let shards: [InProcessBucketShard]
     private let clock: @Sendable () -> Int64
     private let untracked = Atomic<Int>(0)
-    private let decisionCounters: [DecisionCounters]
+    private let decisions: DecisionCounters
+    private let source: RateLimitDecisionSource
     private let untrackedCounter: Counter
-
-    private struct DecisionCounters: Sendable {
-        var allowed: Counter
-        var limited: Counter
-        var shadowLimited: Counter
-    }
 
     /// Creates a limiter for `rules`, each divided among `divisor` replicas (at least one token
     /// per period and one of burst each).
@@ -66,21 +62,12 @@ public final class InProcessRateLimiter: RateLimiter {
         let perShard = max(1, (configuration.maximumKeys + configuration.shardCount - 1) / configuration.shardCount)
         self.shards = (0..<configuration.shardCount).map { _ in InProcessBucketShard(capacity: perShard) }
         self.clock = clock
-        let source = configuration.metricsSource
-        self.decisionCounters = rules.map { rule in
-            func counter(_ decision: String) -> Counter {
-                Counter(
-                    label: "sidecar_ratelimit_decisions_total",
-                    dimensions: [("rule", rule.name), ("decision", decision), ("source", source)]
-                )
-            }
-            return DecisionCounters(
-                allowed: counter("allowed"),
-                limited: counter("limited"),
-                shadowLimited: counter("shadow_limited")
-            )
-        }
-        self.untrackedCounter = Counter(label: "sidecar_ratelimit_untracked_total", dimensions: [("source", source)])
+        self.source = configuration.metricsSource
+        self.decisions = DecisionCounters(rules: rules, sources: [configuration.metricsSource])
+        self.untrackedCounter = Counter(
+            label: "sidecar_ratelimit_untracked_total",
+            dimensions: [("source", configuration.metricsSource.label)]
+        )
     }
 
     /// Decisions made for buckets that were not remembered because the key cap was reached.
@@ -145,14 +132,9 @@ public final class InProcessRateLimiter: RateLimiter {
         var fewest: (position: Int, remaining: Int)?
         for (position, (match, outcome)) in zip(matches, outcomes).enumerated() {
             let rule = rules[match.ruleIndex]
-            let counters = self.decisionCounters[match.ruleIndex]
-            if outcome.allowed {
-                counters.allowed.increment()
-            } else if rule.shadow {
-                counters.shadowLimited.increment()
-            } else {
-                counters.limited.increment()
-            }
+            let decision: DecisionCounters.Decision =
+                outcome.allowed ? .allowed : rule.shadow ? .shadowLimited : .limited
+            self.decisions.record(rule: match.ruleIndex, decision, self.source)
             if rule.shadow { continue }
             if !outcome.allowed, denying.map({ outcome.retryAfterMicroseconds > $0.retryAfter }) ?? true {
                 denying = (position, outcome.retryAfterMicroseconds)

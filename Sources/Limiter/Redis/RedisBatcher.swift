@@ -107,7 +107,7 @@ final class RedisBatcher {
                 continue
             }
             let retryAfter = (denial.until - now).nanoseconds / 1000
-            limiter.metrics.record(rule: match.ruleIndex, decision: .limited, source: "cache")
+            limiter.metrics.record(rule: match.ruleIndex, decision: .limited, source: .cache)
             return RateLimitDecision(
                 verdict: .limited,
                 policy: limiter.policy(
@@ -150,13 +150,13 @@ final class RedisBatcher {
         case .local(let inProcess):
             return inProcess.decide(matches: matches) ?? RateLimitDecision(verdict: .allowed, policy: nil)
         case .open:
-            for match in matches { limiter.metrics.record(rule: match.ruleIndex, decision: .allowed, source: "open") }
+            for match in matches { limiter.metrics.record(rule: match.ruleIndex, decision: .allowed, source: .open) }
             return RateLimitDecision(verdict: .allowed, policy: nil)
         case .closed:
             let enforced = matches.filter { !rules[$0.ruleIndex].shadow }
             guard !enforced.isEmpty else { return RateLimitDecision(verdict: .allowed, policy: nil) }
             for match in enforced {
-                limiter.metrics.record(rule: match.ruleIndex, decision: .limited, source: "closed")
+                limiter.metrics.record(rule: match.ruleIndex, decision: .limited, source: .closed)
             }
             return RateLimitDecision(verdict: .unavailable, policy: nil)
         }
@@ -244,8 +244,8 @@ final class RedisBatcher {
     {
         let metrics = limiter.metrics
         for (position, check) in placement.shadowChecks {
-            let decision: RedisLimiterMetrics.Decision = results[check].allowed ? .allowed : .shadowLimited
-            metrics.record(rule: request.matches[position].ruleIndex, decision: decision, source: "redis")
+            let decision: DecisionCounters.Decision = results[check].allowed ? .allowed : .shadowLimited
+            metrics.record(rule: request.matches[position].ruleIndex, decision: decision, source: .redis)
         }
         guard let check = placement.enforcedCheck else { return RateLimitDecision(verdict: .allowed, policy: nil) }
         let result = results[check]
@@ -260,11 +260,11 @@ final class RedisBatcher {
         )
         if result.allowed {
             for position in placement.enforcedPositions {
-                metrics.record(rule: request.matches[position].ruleIndex, decision: .allowed, source: "redis")
+                metrics.record(rule: request.matches[position].ruleIndex, decision: .allowed, source: .redis)
             }
             return RateLimitDecision(verdict: .allowed, policy: policy)
         }
-        metrics.record(rule: limiting.ruleIndex, decision: .limited, source: "redis")
+        metrics.record(rule: limiting.ruleIndex, decision: .limited, source: .redis)
         // Counted from when the batch was sent, not when its reply was read: the script took `now`
         // from Redis's clock in between, so the cached denial ends no later than Redis's would,
         // however late the reply is read (a busy loop, a slow network).

@@ -137,42 +137,16 @@ public final class RedisRateLimiter: RateLimiter {
 
 /// The metrics the Redis limiter records, with label sets resolved once.
 struct RedisLimiterMetrics: Sendable {
-    struct PerRule: Sendable {
-        var allowed: [String: Counter]
-        var limited: [String: Counter]
-        var shadowLimited: [String: Counter]
-    }
-
-    let rules: [PerRule]
+    let decisions: DecisionCounters
     let requestDuration = Metrics.Timer(label: "sidecar_redis_request_duration_seconds")
     let batchSize = Recorder(label: "sidecar_redis_batch_size", aggregate: true)
     let up = Gauge(label: "sidecar_redis_up")
     let errors: [String: Counter]
 
-    static let sources = ["redis", "local", "open", "closed", "cache"]
     static let errorKinds = ["timeout", "connection", "reply", "script"]
 
     init(rules: [RateLimitRule]) {
-        self.rules = rules.map { rule in
-            func counters(_ decision: String) -> [String: Counter] {
-                Dictionary(
-                    uniqueKeysWithValues: Self.sources.map { source in
-                        (
-                            source,
-                            Counter(
-                                label: "sidecar_ratelimit_decisions_total",
-                                dimensions: [("rule", rule.name), ("decision", decision), ("source", source)]
-                            )
-                        )
-                    }
-                )
-            }
-            return PerRule(
-                allowed: counters("allowed"),
-                limited: counters("limited"),
-                shadowLimited: counters("shadow_limited")
-            )
-        }
+        self.decisions = DecisionCounters(rules: rules, sources: [.redis, .open, .closed, .cache])
         self.errors = Dictionary(
             uniqueKeysWithValues: Self.errorKinds.map {
                 ($0, Counter(label: "sidecar_redis_errors_total", dimensions: [("kind", $0)]))
@@ -180,12 +154,8 @@ struct RedisLimiterMetrics: Sendable {
         )
     }
 
-    func record(rule: Int, decision: Decision, source: String) {
-        switch decision {
-        case .allowed: rules[rule].allowed[source]?.increment()
-        case .limited: rules[rule].limited[source]?.increment()
-        case .shadowLimited: rules[rule].shadowLimited[source]?.increment()
-        }
+    func record(rule: Int, decision: DecisionCounters.Decision, source: RateLimitDecisionSource) {
+        decisions.record(rule: rule, decision, source)
     }
 
     func recordError(_ error: any Error) {
@@ -198,6 +168,4 @@ struct RedisLimiterMetrics: Sendable {
         }
         errors[kind]?.increment()
     }
-
-    enum Decision { case allowed, limited, shadowLimited }
 }
