@@ -18,69 +18,16 @@ struct MetricsTests {
         FileManager.default.isExecutableFile(atPath: $0)
     }
 
-    /// A sidecar subprocess in front of a test upstream, with one in-process rule.
-    struct Running {
-        let group: MultiThreadedEventLoopGroup
-        let upstream: TestUpstream
-        let sidecar: SidecarProcess
-        let client: HTTPClient
-        let port: Int
-        let adminPort: Int
+    /// The sidecar of these tests: one in-process rule and two metric routes.
+    typealias Running = RunningSidecar
 
-        static func start(extra: [String: String] = [:]) async throws -> Running {
-            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-            let upstream = try await TestUpstream.start(group: group)
-            let port = try await freeLoopbackPort()
-            let adminPort = try await freeLoopbackPort()
-            var environment = [
-                "SIDECAR_LISTEN": "127.0.0.1:\(port)",
-                "SIDECAR_ADMIN_LISTEN": "127.0.0.1:\(adminPort)",
-                "SIDECAR_UPSTREAM": "http://127.0.0.1:\(upstream.port)",
-                "SIDECAR_LIMIT_ONCE": "1/m on GET /status/*",
-                "SIDECAR_METRICS_ROUTES": "/hello,/status/*",
-            ]
-            environment.merge(extra) { $1 }
-            let sidecar = try SidecarProcess(environment: environment)
-            try await SidecarProcess.waitForPort(port)
-            try await SidecarProcess.waitForPort(adminPort)
-            return Running(
-                group: group,
-                upstream: upstream,
-                sidecar: sidecar,
-                client: HTTPClient(eventLoopGroupProvider: .shared(group)),
-                port: port,
-                adminPort: adminPort
-            )
-        }
-
-        func get(_ path: String, admin: Bool = false) async throws -> (status: Int, headers: HTTPHeaders, body: String)
-        {
-            let url = "http://127.0.0.1:\(admin ? adminPort : port)\(path)"
-            let response = try await client.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
-            let body = try await response.body.collect(upTo: 16 << 20)
-            return (Int(response.status.code), response.headers, String(buffer: body))
-        }
-
-        /// The value of one series in `/metrics`, 0 when absent.
-        func value(_ series: String) async throws -> Double {
-            let text = try await get("/metrics", admin: true).body
-            for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
-                return Double(line.dropFirst(series.count + 1)) ?? .nan
-            }
-            return 0
-        }
-
-        func stop() async throws {
-            sidecar.signal(SIGTERM)
-            _ = await sidecar.finish()
-            try await client.shutdown()
-            try await upstream.stop()
-            try await group.shutdownGracefully()
-        }
-    }
+    static let environment = [
+        "SIDECAR_LIMIT_ONCE": "1/m on GET /status/*",
+        "SIDECAR_METRICS_ROUTES": "/hello,/status/*",
+    ]
 
     @Test func countersMoveByExactlyTheRequestsOfEachOutcome() async throws {
-        let running = try await Running.start()
+        let running = try await Running.start(extra: Self.environment)
         // Two 200s, one 429 (the second /status/200 under a 1/m rule), one 502 (the upstream closes).
         #expect(try await running.get("/hello").status == 200)
         #expect(try await running.get("/status/200").status == 200)
@@ -123,11 +70,13 @@ struct MetricsTests {
     func metricsPassPromtoolAfterEveryFamilyWasExercised() async throws {
         let redis = try await RedisServerProcess.start()
         defer { redis.stop() }
-        let running = try await Running.start(extra: [
-            "SIDECAR_REDIS_URL": "redis://127.0.0.1:\(redis.port)",
-            "SIDECAR_LIMIT_ONCE": "1/m on GET /status/*",
-            "SIDECAR_UPSTREAM_TIMEOUT": "200ms",
-        ])
+        let running = try await Running.start(
+            extra: Self.environment.merging([
+                "SIDECAR_REDIS_URL": "redis://127.0.0.1:\(redis.port)",
+                "SIDECAR_LIMIT_ONCE": "1/m on GET /status/*",
+                "SIDECAR_UPSTREAM_TIMEOUT": "200ms",
+            ]) { $1 }
+        )
         try await Task.sleep(for: .milliseconds(300))
         for path in ["/hello", "/status/200", "/status/200", "/close", "/slow/1000"] { _ = try await running.get(path) }
         let text = try await running.get("/metrics", admin: true).body
@@ -175,10 +124,8 @@ struct MetricsTests {
         #expect(try await running.get("/readyz", admin: true).status == 503)
         #expect(try await running.get("/healthz", admin: true).status == 200)
         #expect(try await slow.status == 200)
-        _ = await running.sidecar.finish()
-        try await running.client.shutdown()
-        try await running.upstream.stop()
-        try await running.group.shutdownGracefully()
+        #expect(await running.sidecar.finish().status == 0)
+        try await running.stop()
     }
 
     @Test func readinessFailsWhileTheUpstreamIsDown() async throws {
@@ -191,7 +138,7 @@ struct MetricsTests {
 
     @Test(.enabled(if: MetricsTests.prometheus != nil, "prometheus is not installed: apt-get install -y prometheus"))
     func aRealPrometheusScrapesTheSidecar() async throws {
-        let running = try await Running.start()
+        let running = try await Running.start(extra: Self.environment)
         _ = try await running.get("/hello")
         let prometheusPort = try await freeLoopbackPort()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("prom-\(UUID().uuidString)")
@@ -258,7 +205,7 @@ struct RouteClassifierTests {
 @Suite("healthcheck subcommand")
 struct HealthCheckCommandTests {
     @Test func exitsZeroWhileTheSidecarServesAndOneOtherwise() async throws {
-        let running = try await MetricsTests.Running.start()
+        let running = try await RunningSidecar.start()
         let healthy = try SidecarProcess(
             arguments: ["healthcheck"],
             environment: ["SIDECAR_ADMIN_LISTEN": "127.0.0.1:\(running.adminPort)"]

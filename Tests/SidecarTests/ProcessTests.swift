@@ -33,47 +33,22 @@ struct ProcessTests {
     }
 
     @Test func sigtermDrainsInFlightRequestsThenExitsZero() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let upstream = try await TestUpstream.start(group: group)
-        let port = try await freePort()
-        let sidecar = try SidecarProcess(environment: [
-            "SIDECAR_LISTEN": "127.0.0.1:\(port)",
-            "SIDECAR_ADMIN_LISTEN": "127.0.0.1:0",
-            "SIDECAR_UPSTREAM": "http://127.0.0.1:\(upstream.port)",
-            "SIDECAR_SHUTDOWN_GRACE": "10s",
-        ])
-        try await SidecarProcess.waitForPort(port)
-        let client = HTTPClient(eventLoopGroupProvider: .shared(group))
-        async let slow = client.execute(
-            HTTPClientRequest(url: "http://127.0.0.1:\(port)/slow/800"),
-            timeout: .seconds(10)
-        )
+        let running = try await RunningSidecar.start(extra: ["SIDECAR_SHUTDOWN_GRACE": "10s"])
+        async let slow = running.get("/slow/800")
         try await Task.sleep(for: .milliseconds(300))
-        sidecar.signal(SIGTERM)
+        running.sidecar.signal(SIGTERM)
         let response = try await slow
-        let body = try await response.body.collect(upTo: 1024)
-        #expect(response.status == .ok)
-        #expect(String(buffer: body) == "slow 800\n")
-        let result = await sidecar.finish()
-        #expect(result.status == 0)
-        try await client.shutdown()
-        try await upstream.stop()
-        try await group.shutdownGracefully()
+        #expect(response.status == 200)
+        #expect(response.body == "slow 800\n")
+        #expect(await running.sidecar.finish().status == 0)
+        try await running.stop()
     }
 
     @Test func aGibibyteEachWayKeepsMemoryFlat() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let upstream = try await TestUpstream.start(group: group)
-        let port = try await freePort()
-        let sidecar = try SidecarProcess(environment: [
-            "SIDECAR_LISTEN": "127.0.0.1:\(port)",
-            "SIDECAR_ADMIN_LISTEN": "127.0.0.1:0",
-            "SIDECAR_UPSTREAM": "http://127.0.0.1:\(upstream.port)",
-        ])
-        try await SidecarProcess.waitForPort(port)
-        let client = HTTPClient(eventLoopGroupProvider: .shared(group))
-        _ = try await client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/hello"), timeout: .seconds(5))
-        let baseline = try #require(sidecar.peakResidentBytes())
+        let running = try await RunningSidecar.start(threads: 2)
+        let (client, port) = (running.client, running.port)
+        #expect(try await running.get("/hello").status == 200)
+        let baseline = try #require(running.sidecar.peakResidentBytes())
         let gibibyte = 1 << 30
 
         let download = try await client.execute(
@@ -95,12 +70,8 @@ struct ProcessTests {
         let answer = try await uploaded.body.collect(upTo: 1024)
         #expect(String(buffer: answer) == "received \(gibibyte)\n")
 
-        let peak = try #require(sidecar.peakResidentBytes())
+        let peak = try #require(running.sidecar.peakResidentBytes())
         #expect(peak - baseline < 16 << 20, "peak RSS grew by \((peak - baseline) >> 20) MiB")
-        sidecar.signal(SIGTERM)
-        _ = await sidecar.finish()
-        try await client.shutdown()
-        try await upstream.stop()
-        try await group.shutdownGracefully()
+        try await running.stop()
     }
 }
