@@ -68,6 +68,17 @@ struct TLSTests {
             )
         }
 
+        /// An async-http-client that trusts `certificate` (a PEM file), or any certificate when `nil`.
+        func client(trusting certificate: String?) -> HTTPClient {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if let certificate {
+                tls.trustRoots = .file(certificate)
+            } else {
+                tls.certificateVerification = .none
+            }
+            return HTTPClient(eventLoopGroupProvider: .shared(group), configuration: .init(tlsConfiguration: tls))
+        }
+
         /// A sample's value in the registry's output, 0 when absent.
         func metric(_ name: String) -> Double {
             for line in handles.registry.emitToString().split(separator: "\n") where line.hasPrefix(name + " ") {
@@ -189,12 +200,7 @@ struct TLSTests {
         #expect(try curl("--http1.1", "/sink", ["--data-binary", "@\(big.path)"]).hasPrefix("1.1 413 "))
 
         // async-http-client over TLS, HTTP/2 negotiated, streaming a body both ways.
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .file(certificate)
-        let client = HTTPClient(
-            eventLoopGroupProvider: .shared(running.group),
-            configuration: HTTPClient.Configuration(tlsConfiguration: tls)
-        )
+        let client = running.client(trusting: certificate)
         var request = HTTPClientRequest(url: "https://localhost:\(running.port)/echo")
         request.method = .POST
         let payload = ByteBuffer(repeating: 0x7A, count: 900)
@@ -212,12 +218,7 @@ struct TLSTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let certificate = try Self.makeCertificate(in: directory, serial: 6)
         let running = try await Running.start(directory: directory)
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .file(certificate)
-        let client = HTTPClient(
-            eventLoopGroupProvider: .shared(running.group),
-            configuration: HTTPClient.Configuration(tlsConfiguration: tls)
-        )
+        let client = running.client(trusting: certificate)
         // Keep the HTTP/2 connection open with a first request, then give up on a slow one: the
         // client resets that stream, and the sidecar must close the upstream request it started.
         #expect(
@@ -250,12 +251,7 @@ struct TLSTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let certificate = try Self.makeCertificate(in: directory, serial: 5)
         let running = try await Running.start(directory: directory)
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .file(certificate)
-        let client = HTTPClient(
-            eventLoopGroupProvider: .shared(running.group),
-            configuration: HTTPClient.Configuration(tlsConfiguration: tls)
-        )
+        let client = running.client(trusting: certificate)
         async let slow = client.execute(
             HTTPClientRequest(url: "https://localhost:\(running.port)/slow/800"),
             timeout: .seconds(10)
@@ -365,12 +361,8 @@ struct TLSTests {
         // Requests keep flowing while the files are replaced.
         let failures = Atomic<Int>(0)
         let stop = Atomic<Bool>(false)
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.certificateVerification = .none
-        let client = HTTPClient(
-            eventLoopGroupProvider: .shared(running.group),
-            configuration: .init(tlsConfiguration: tls)
-        )
+        // The served certificate changes during this test: the client trusts whatever it is shown.
+        let client = running.client(trusting: nil)
         let load = Task {
             while !stop.load(ordering: .relaxed) {
                 do {
