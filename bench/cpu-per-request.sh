@@ -8,25 +8,11 @@ BIN=${1:-.build/release/sidecar}
 EACH=${SECONDS_EACH:-5}
 CONNS=${CONNECTIONS:-50}
 ROUNDS=${ROUNDS:-3}
-WORK=$(mktemp -d /tmp/cpu-per-request.XXXXXX)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for f in "$WORK"/*.pid; do
-    if [[ -f $f ]]; then kill "$(cat "$f")" 2>/dev/null || true; fi
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-wait_port() { for _ in $(seq 1 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+BENCH_NAME=cpu-per-request
+# shellcheck source=bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-cat >"$WORK/upstream.conf" <<CONF
-worker_processes 1; daemon on; pid $WORK/upstream.pid; error_log $WORK/upstream.err;
-events { worker_connections 8192; }
-http { access_log off; server { listen 127.0.0.1:18200 backlog=4096; keepalive_requests 10000000;
-  location / { return 200 "hello from upstream\n"; } } }
-CONF
 cat >"$WORK/nginx.conf" <<CONF
 worker_processes 1; daemon on; pid $WORK/nginx.pid; error_log $WORK/nginx.err;
 events { worker_connections 8192; }
@@ -35,7 +21,7 @@ http { access_log off; upstream up { server 127.0.0.1:18200; keepalive 128; }
     location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection "";
                  proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } } }
 CONF
-taskset -c 0 nginx -c "$WORK/upstream.conf"
+start_upstream 18200
 taskset -c 1 nginx -c "$WORK/nginx.conf"
 # SIDECAR_EXTRA_ENV holds several NAME=value words on purpose, split by the shell.
 # shellcheck disable=SC2086

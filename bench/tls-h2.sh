@@ -9,26 +9,12 @@ ROUNDS=${ROUNDS:-3}
 REQUESTS=${REQUESTS:-100000}
 CONNS=${CONNECTIONS:-50}
 STREAMS=${STREAMS:-10}
-WORK=$(mktemp -d /tmp/tls-h2.XXXXXX)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for f in "$WORK"/*.pid; do
-    if [[ -f $f ]]; then kill "$(cat "$f")" 2>/dev/null || true; fi
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-wait_port() { for _ in $(seq 1 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+BENCH_NAME=tls-h2
+# shellcheck source=bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/key.pem" -out "$WORK/cert.pem" \
   -days 2 -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
-cat >"$WORK/upstream.conf" <<CONF
-worker_processes 1; daemon on; pid $WORK/upstream.pid; error_log $WORK/upstream.err;
-events { worker_connections 8192; }
-http { access_log off; server { listen 127.0.0.1:18300 backlog=4096; keepalive_requests 10000000;
-  location / { return 200 "hello from upstream\n"; } } }
-CONF
 cat >"$WORK/nginx.conf" <<CONF
 worker_processes 1; daemon on; pid $WORK/nginx.pid; error_log $WORK/nginx.err;
 events { worker_connections 8192; }
@@ -38,7 +24,7 @@ http { access_log off; upstream up { server 127.0.0.1:18300; keepalive 128; }
     location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection "";
                  proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } } }
 CONF
-taskset -c 0 nginx -c "$WORK/upstream.conf"
+start_upstream 18300
 taskset -c 1 nginx -c "$WORK/nginx.conf"
 SIDECAR_LISTEN=127.0.0.1:18302 SIDECAR_ADMIN_LISTEN=127.0.0.1:19302 SIDECAR_UPSTREAM=http://127.0.0.1:18300 \
   SIDECAR_TLS_CERT_FILE=$WORK/cert.pem SIDECAR_TLS_KEY_FILE=$WORK/key.pem SIDECAR_EVENT_LOOPS=1 \
