@@ -34,9 +34,6 @@ final class ProxyServer: Sendable {
         self.localAddress = localAddress
     }
 
-    /// Number of client connections open now.
-    var activeConnections: Int { connections.count }
-
     /// Binds the listener of `configuration` on `group`.
     static func start(
         configuration: SidecarConfiguration,

@@ -24,8 +24,6 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     weak var delegate: (any UpstreamConnectionDelegate)?
     /// Whether the current response said the connection may be reused.
     var responseAllowsReuse = true
-    /// Whether the connection served an exchange before.
-    private(set) var hasServed = false
     /// When the connection went back to the pool.
     var idleSince = NIODeadline.now()
 
@@ -74,7 +72,6 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         case .end:
             let delegate = self.delegate
             self.delegate = nil
-            hasServed = true
             delegate?.upstreamResponseEnd(reusable: responseAllowsReuse && isActive)
         }
     }
