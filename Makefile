@@ -23,9 +23,12 @@ demo: deps
 	$(SWIFT) build --product sidecar
 	scripts/demo.sh .build/debug/sidecar
 
-# Python checkers the tests run (in a venv, not the system Python).
+# Python tools the tests run (in a venv, not the system Python): sslyze, and Starlette served by
+# uvicorn as the real gateway stack of the request-target differential test.
+TOOLS_PIP := sslyze starlette 'uvicorn[standard]' h2
+
 tools: deps
-	@test -x .venv-tools/bin/sslyze || { python3 -m venv .venv-tools && .venv-tools/bin/pip install -q sslyze; }
+	@test -x .venv-tools/bin/sslyze -a -x .venv-tools/bin/uvicorn -a -d .venv-tools/lib/python3*/site-packages/h2 || { python3 -m venv .venv-tools && .venv-tools/bin/pip install -q $(TOOLS_PIP); }
 
 test: deps tools lint lint-deploy
 	scripts/check-monitoring.sh

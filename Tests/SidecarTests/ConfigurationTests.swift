@@ -90,6 +90,7 @@ private func problems(_ environment: [String: String]) -> [String] {
                 "SIDECAR_MAX_CONNECTIONS=10000",
                 "SIDECAR_H2_MAX_STREAMS=100",
                 "SIDECAR_H2C=off",
+                "SIDECAR_ENCODED_SLASHES=reject",
                 "SIDECAR_SHUTDOWN_GRACE=25s",
                 "SIDECAR_EVENT_LOOPS=\(min(System.coreCount, 256))",
                 "SIDECAR_LOG_LEVEL=info",
@@ -237,6 +238,7 @@ private func problems(_ environment: [String: String]) -> [String] {
         ("SIDECAR_MAX_CONNECTIONS", "0", "expected a whole number from 1 to 2147483647"),
         ("SIDECAR_H2_MAX_STREAMS", "2147483648", "expected a whole number from 1 to 2147483647"),
         ("SIDECAR_H2C", "yes", "expected on or off"),
+        ("SIDECAR_ENCODED_SLASHES", "decode", "expected one of reject, keep"),
         ("SIDECAR_SHUTDOWN_GRACE", "25", "a unit is required"),
         ("SIDECAR_EVENT_LOOPS", "257", "expected a whole number from 1 to 256"),
         ("SIDECAR_EVENT_LOOPS", "0", "expected a whole number from 1 to 256"),
@@ -252,6 +254,20 @@ private func problems(_ environment: [String: String]) -> [String] {
         let line = found.first ?? ""
         #expect(line.hasPrefix("\(variable)=\"\(value)\": "), "\(line)")
         #expect(line.contains(expected), "\(line)")
+    }
+
+    @Test func ruleNamesDifferingOnlyInCaseAreRefusedBoth() {
+        let found = problems(["SIDECAR_LIMIT_jobs": "2/m", "SIDECAR_LIMIT_JOBS": "3/m", "SIDECAR_LIMIT_OTHER": "1/s"])
+        #expect(
+            found == [
+                #"SIDECAR_LIMIT_JOBS="3/m": rule name "jobs" is also defined by SIDECAR_LIMIT_jobs: rule names are case-insensitive; keep one"#,
+                #"SIDECAR_LIMIT_jobs="2/m": rule name "jobs" is also defined by SIDECAR_LIMIT_JOBS: rule names are case-insensitive; keep one"#,
+            ]
+        )
+    }
+
+    @Test func encodedSlashesChoice() throws {
+        #expect(try SidecarConfiguration.load(environment: ["SIDECAR_ENCODED_SLASHES": "KEEP"]).encodedSlashes == .keep)
     }
 
     @Test func problemLineFormat() {

@@ -172,6 +172,9 @@ struct ConfigurationLoader {
             }
         )
         configuration.h2c = value(.h2c, default: false, Parse.onOff)
+        configuration.encodedSlashes = value(.encodedSlashes, default: .reject) { text throws(ValueProblem) in
+            try Parse.choice(text, of: EncodedSeparators.self)
+        }
         configuration.redisURLFile = raw(.redisURLFile)
         return configuration
     }
@@ -224,8 +227,27 @@ struct ConfigurationLoader {
     /// Every `SIDECAR_LIMIT_<NAME>` variable, parsed and sorted by name.
     mutating func loadRules() -> [RateLimitRule] {
         var rules: [RateLimitRule] = []
+        // Variables by rule name: two spellings of one name (`SIDECAR_LIMIT_jobs`, `SIDECAR_LIMIT_JOBS`)
+        // would share one bucket, so they are refused, both named.
+        var variablesByName: [String: [String]] = [:]
+        for variable in environment.keys where variable.hasPrefix(ConfigurationVariable.rulePrefix) {
+            let name = variable.dropFirst(ConfigurationVariable.rulePrefix.count).lowercased()
+            variablesByName[name, default: []].append(variable)
+        }
+        for (name, variables) in variablesByName.sorted(by: { $0.key < $1.key }) where variables.count > 1 {
+            let sorted = variables.sorted()
+            for variable in sorted {
+                let others = sorted.filter { $0 != variable }.joined(separator: ", ")
+                report(
+                    variable,
+                    value: environment[variable] ?? "",
+                    "rule name \"\(name)\" is also defined by \(others): rule names are case-insensitive; keep one"
+                )
+            }
+        }
         for (variable, text) in environment where variable.hasPrefix(ConfigurationVariable.rulePrefix) {
             let name = variable.dropFirst(ConfigurationVariable.rulePrefix.count).lowercased()
+            if variablesByName[name, default: []].count > 1 { continue }
             guard !name.isEmpty, name.utf8.allSatisfy(Self.isRuleNameCharacter) else {
                 report(
                     variable,

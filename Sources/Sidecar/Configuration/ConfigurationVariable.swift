@@ -26,6 +26,7 @@ enum ConfigurationVariable: String, CaseIterable, Sendable {
     case maxConnections = "SIDECAR_MAX_CONNECTIONS"
     case h2MaxStreams = "SIDECAR_H2_MAX_STREAMS"
     case h2c = "SIDECAR_H2C"
+    case encodedSlashes = "SIDECAR_ENCODED_SLASHES"
     case shutdownGrace = "SIDECAR_SHUTDOWN_GRACE"
     case eventLoops = "SIDECAR_EVENT_LOOPS"
     case logLevel = "SIDECAR_LOG_LEVEL"

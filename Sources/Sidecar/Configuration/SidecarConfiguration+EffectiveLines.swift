@@ -47,6 +47,7 @@ extension SidecarConfiguration {
             case .maxConnections: shown = String(maxConnections)
             case .h2MaxStreams: shown = String(h2MaxStreams)
             case .h2c: shown = h2c ? "on" : "off"
+            case .encodedSlashes: shown = encodedSlashes.rawValue
             case .shutdownGrace: shown = Self.durationText(shutdownGrace)
             case .eventLoops: shown = String(eventLoops)
             case .logLevel: shown = logLevel.rawValue

@@ -55,6 +55,8 @@ struct SidecarConfiguration: Sendable, Equatable {
     var accessLog: AccessLogFormat
     /// Whether the plain-HTTP listener also accepts HTTP/2 with prior knowledge (`SIDECAR_H2C`).
     var h2c: Bool = false
+    /// What happens to `%2F` and `%5C` in request paths (`SIDECAR_ENCODED_SLASHES`).
+    var encodedSlashes: EncodedSeparators = .reject
     /// The file `redis` was read from (`SIDECAR_REDIS_URL_FILE`), so that no secret sits in the environment.
     var redisURLFile: String? = nil
 }

@@ -10,6 +10,8 @@ struct ForwardingPolicy: Sendable {
     var trustedProxies: TrustedProxies
     /// `http` or `https`, as the client reached the sidecar.
     var scheme: String
+    /// Brings every request target to the form the gateway routes and the rules match.
+    var targets = RequestTargetNormalizer()
 
     /// What the proxy learned while rewriting a request head.
     struct ForwardedRequest {
@@ -31,6 +33,10 @@ struct ForwardingPolicy: Sendable {
         var contentLength: Int?
         /// Whether the client asks to switch to WebSocket (`Upgrade: websocket`, HTTP/1.1 only).
         var upgradesToWebSocket = false
+        /// The normalised target; `nil` when the request is refused.
+        var target: RequestTarget?
+        /// Why the request must be answered 400 instead of forwarded, if it must.
+        var refusal: LocalResponse?
     }
 
     /// Rewrites `head` for the upstream. `peer` is the client's IP address as text.
@@ -39,6 +45,7 @@ struct ForwardingPolicy: Sendable {
         var forwardedFor: [String] = []
         var requestID: String?
         var hostHeader: String?
+        var hostCount = 0
         var forwardedProto: String?
         var forwardedHost: String?
         var expectsContinue = false
@@ -73,6 +80,7 @@ struct ForwardingPolicy: Sendable {
             case .xRequestID:
                 if requestID == nil, Self.isAcceptableRequestID(value) { requestID = value }
             case .host:
+                hostCount += 1
                 hostHeader = hostHeader ?? value
                 headers.add(name: name, value: value)
             case .contentLength:
@@ -121,6 +129,28 @@ struct ForwardingPolicy: Sendable {
         forwarded.headers = headers
         forwarded.version = .http1_1
         let keepAlive = head.version.major == 1 && head.version.minor == 0 ? connection.keepAlive : !connection.close
+        var target: RequestTarget?
+        var refusal: LocalResponse?
+        do throws(RequestTargetError) {
+            let normalized = try targets.normalize(
+                head.uri,
+                method: head.method.rawValue,
+                allowsAbsoluteForm: head.version.major == 1
+            )
+            if let problem = Self.hostProblem(
+                count: hostCount,
+                value: hostHeader,
+                target: normalized,
+                version: head.version
+            ) {
+                refusal = LocalResponse(status: .badRequest, detail: problem)
+            } else {
+                target = normalized
+                if normalized.target != head.uri { forwarded.uri = normalized.target }
+            }
+        } catch {
+            refusal = LocalResponse(status: .badRequest, detail: error.description)
+        }
         return ForwardedRequest(
             head: forwarded,
             requestID: id,
@@ -130,8 +160,75 @@ struct ForwardingPolicy: Sendable {
             keepAlive: keepAlive,
             hasBody: isChunked || (contentLength ?? 0) > 0,
             contentLength: contentLength,
-            upgradesToWebSocket: upgradesToWebSocket
+            upgradesToWebSocket: upgradesToWebSocket,
+            target: target,
+            refusal: refusal
         )
+    }
+
+    /// Why the `Host` headers of a request are refused (RFC 9112 §3.2, RFC 9113 §8.3.1), if they are.
+    ///
+    /// HTTP/1.1 and HTTP/2 need exactly one `Host` (HTTP/2's `:authority` arrives as one; a `host`
+    /// that disagrees with it arrives as a second); HTTP/1.0 at most one. The value must be a
+    /// valid `host[:port]`, and agree with the authority of an absolute-form target.
+    static func hostProblem(count: Int, value: String?, target: RequestTarget, version: HTTPVersion) -> String? {
+        if count > 1 { return "The request has more than one Host header, or a host that disagrees with :authority." }
+        guard let value else {
+            if version.major == 1 && version.minor == 0 { return nil }
+            return "The request has no Host header, which HTTP/1.1 requires."
+        }
+        guard isValidAuthority(value) else { return "The request's Host header is not a valid host[:port]." }
+        if let authority = target.authority {
+            let defaultPort = target.scheme == "https" ? "443" : "80"
+            guard
+                authorityKey(authority, defaultPort: defaultPort)
+                    == authorityKey(Substring(value), defaultPort: defaultPort)
+            else {
+                return "The request's Host header disagrees with the host of its absolute-form target."
+            }
+        }
+        return nil
+    }
+
+    /// `host[:port]` (RFC 3986 §3.2.2) or empty: a reg-name, IPv4 or bracketed IPv6 host and digits.
+    static func isValidAuthority(_ value: String) -> Bool {
+        var bytes = Substring(value).utf8[...]
+        if bytes.first == UInt8(ascii: "[") {
+            guard let close = bytes.firstIndex(of: UInt8(ascii: "]")) else { return false }
+            let literal = bytes[bytes.index(after: bytes.startIndex)..<close]
+            guard !literal.isEmpty,
+                literal.allSatisfy({ RequestTargetNormalizer.isUnreserved($0) || $0 == UInt8(ascii: ":") })
+            else { return false }
+            bytes = bytes[bytes.index(after: close)...]
+            guard bytes.isEmpty || bytes.first == UInt8(ascii: ":") else { return false }
+        } else {
+            let end = bytes.firstIndex(of: UInt8(ascii: ":")) ?? bytes.endIndex
+            let host = bytes[..<end]
+            guard
+                host.allSatisfy({ byte in
+                    RequestTargetNormalizer.isPathCharacter(byte) && byte != UInt8(ascii: "/")
+                        && byte != UInt8(ascii: ":") && byte != UInt8(ascii: "@")
+                })
+            else { return false }
+            bytes = bytes[end...]
+        }
+        if bytes.first == UInt8(ascii: ":") {
+            let port = bytes.dropFirst()
+            return port.count <= 5 && port.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+        }
+        return bytes.isEmpty
+    }
+
+    /// An authority lower-cased with its port made explicit, for comparing two spellings.
+    static func authorityKey(_ authority: Substring, defaultPort: String) -> String {
+        let text = authority.lowercased()
+        let host = hostWithoutPort(text)
+        var port = defaultPort
+        if let colon = text.lastIndex(of: ":"), !text[colon...].contains("]") {
+            let digits = text[text.index(after: colon)...]
+            if !digits.isEmpty { port = String(digits) }
+        }
+        return host + ":" + port
     }
 
     /// Rewrites the upstream's response head for the client.

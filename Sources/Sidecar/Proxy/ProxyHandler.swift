@@ -222,14 +222,21 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         let forwarded = settings.forwarding.forwardRequest(head, peer: peer) {
             requestIDs.next()
         }
-        current = Current(forwarded: forwarded, method: head.method, uri: head.uri, start: .now(), policy: nil)
+        current = Current(
+            forwarded: forwarded,
+            method: head.method,
+            uri: forwarded.head.uri,
+            start: .now(),
+            policy: nil
+        )
         cancelDeadline()
         let action = state.requestHead(
             keepAlive: forwarded.keepAlive,
             hasBody: forwarded.hasBody,
             contentLength: forwarded.contentLength,
             expectsContinue: forwarded.expectsContinue,
-            maxBodyBytes: settings.maxBodyBytes
+            maxBodyBytes: settings.maxBodyBytes,
+            refusal: forwarded.refusal
         )
         switch action {
         case .none:
@@ -251,6 +258,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         }
         var request = ProxiedRequest(
             head: head,
+            target: forwarded.target,
             clientAddress: forwarded.clientAddress,
             host: forwarded.host,
             tlsSubject: peerSubject ?? nil
@@ -425,10 +433,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
     private func writeLocalResponse(_ response: LocalResponse, close: Bool, context: ChannelHandlerContext) {
         cancelDeadline()
         let body = response.body(allocator: context.channel.allocator)
+        let requestID = current?.forwarded.requestID ?? requestIDs.next()
         // HTTP/2 has no `Connection` header: a stream simply ends.
         let head = response.head(
             bodyLength: body.readableBytes,
-            requestID: current?.forwarded.requestID,
+            requestID: requestID,
             close: close && !isHTTP2
         )
         context.write(wrapOutboundOut(.head(head)), promise: nil)
@@ -439,7 +448,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             if case .idle = state.state { armDeadline(.idle, in: settings.idleTimeout) }
         }
-        recordExchange(status: response.status, source: "sidecar")
+        recordExchange(status: response.status, source: "sidecar", requestID: requestID)
         if case .idle = state.state {
             current = nil
             servePipelined(context: context)
@@ -497,28 +506,44 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
     }
 
     /// Counts the finished exchange and writes its access-log line.
-    private func recordExchange(status: HTTPResponseStatus, source: String) {
-        guard let current else { return }
-        let duration = NIODeadline.now() - current.start
+    ///
+    /// Without a current request (the head could not be parsed, or never came), the answer is
+    /// still counted and logged: method and route `other`, the path `-`.
+    private func recordExchange(
+        status: HTTPResponseStatus,
+        source: String,
+        duration: TimeAmount? = nil,
+        requestID: String? = nil
+    ) {
+        let duration = duration ?? current.map { NIODeadline.now() - $0.start } ?? .zero
+        // A refused target is logged as sent, but never names a route.
+        let routable = current?.forwarded.target != nil
         if let recorder, let metrics = settings.metrics {
             recorder.record(
-                method: HTTPMethodLabel.index(of: current.method.rawValue),
+                method: HTTPMethodLabel.index(of: current?.method.rawValue ?? ""),
                 status: Int(status.code),
-                route: metrics.http.routes.route(of: ProxiedRequest.path(of: current.uri)),
+                route: routable
+                    ? metrics.http.routes.route(of: current?.forwarded.target?.path ?? "")
+                    : metrics.http.routes.labels.count - 1,
                 duration: duration,
-                upstream: current.upstreamDuration
+                upstream: current?.upstreamDuration
             )
         }
         guard let accessLog = settings.accessLog else { return }
-        let path = current.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? current.uri
+        let path: String
+        if let target = current?.forwarded.target {
+            path = String(target.path)
+        } else {
+            path = current.map { ProxiedRequest.path(of: $0.uri) }.map(String.init) ?? "-"
+        }
         accessLog.record(
             AccessLog.Entry(
-                method: current.method.rawValue,
+                method: current?.method.rawValue ?? "-",
                 path: path,
                 status: Int(status.code),
                 durationSeconds: Double(duration.nanoseconds) / 1e9,
-                requestID: current.forwarded.requestID,
-                client: current.forwarded.clientAddress,
+                requestID: current?.forwarded.requestID ?? requestID ?? "-",
+                client: current?.forwarded.clientAddress ?? peer,
                 source: source,
                 timeUnixSeconds: Double(wallClockNanoseconds()) / 1e9
             )
@@ -716,6 +741,8 @@ extension ProxyHandler {
 /// A request as the rate limiter sees it.
 struct ProxiedRequest: RateLimitRequest {
     var head: HTTPRequestHead
+    /// The normalised target; rules match its path.
+    var target: RequestTarget?
     var clientAddress: String?
     var host: String?
     var tlsSubject: String? = nil
@@ -723,7 +750,7 @@ struct ProxiedRequest: RateLimitRequest {
 
     var method: String { head.method.rawValue }
 
-    var path: Substring { Self.path(of: head.uri) }
+    var path: Substring { target?.pathForRules ?? Self.path(of: head.uri) }
 
     /// The path of a request target, without its query.
     static func path(of uri: String) -> Substring {

@@ -94,12 +94,19 @@ struct ProxyStateMachine {
         hasBody: Bool,
         contentLength: Int?,
         expectsContinue: Bool,
-        maxBodyBytes: Int?
+        maxBodyBytes: Int?,
+        refusal: LocalResponse? = nil
     ) -> HeadAction {
         switch state {
         case .idle: break
         case .closed: return .none
         default: preconditionFailure("request head while \(state); pipelined requests wait for acceptsRequestHead")
+        }
+        if let refusal {
+            // A target or Host the sidecar cannot forward faithfully: answered, and the connection
+            // closes, since what follows on it cannot be trusted either.
+            state = .closed
+            return .respond(refusal, close: true)
         }
         let keepAlive = keepAlive && !isQuiescing
         if let maxBodyBytes, let contentLength, contentLength > maxBodyBytes {

@@ -50,7 +50,8 @@ final class ProxyServer: Sendable {
         let settings = ProxyHandler.Settings(
             forwarding: ForwardingPolicy(
                 trustedProxies: TrustedProxies(configuration.trustedProxies),
-                scheme: tls == nil ? "http" : "https"
+                scheme: tls == nil ? "http" : "https",
+                targets: RequestTargetNormalizer(encodedSeparators: configuration.encodedSlashes)
             ),
             rateLimitHeaders: RateLimitResponseHeaders(mode: configuration.rateLimitHeaders),
             maxBodyBytes: configuration.maxBodyBytes,

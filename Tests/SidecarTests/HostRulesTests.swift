@@ -1,0 +1,121 @@
+import Foundation
+import Limiter
+import NIOHPACK
+import NIOHTTP1
+import Testing
+
+@testable import Sidecar
+
+@Suite("Host and request-target rules")
+struct HostRulesTests {
+    let policy = ForwardingPolicy(trustedProxies: TrustedProxies([]), scheme: "http")
+
+    private func forward(
+        _ uri: String,
+        _ headers: [(String, String)],
+        version: HTTPVersion = .http1_1,
+        method: HTTPMethod = .POST
+    ) -> ForwardingPolicy.ForwardedRequest {
+        let head = HTTPRequestHead(version: version, method: method, uri: uri, headers: HTTPHeaders(headers))
+        return policy.forwardRequest(head, peer: "10.1.2.3", requestIDGenerator: { "id" })
+    }
+
+    @Test("HTTP/1.1 without Host is refused; HTTP/1.0 without Host is not")
+    func missingHost() {
+        #expect(forward("/jobs", []).refusal?.status == .badRequest)
+        #expect(forward("/jobs", [], version: .http1_0).refusal == nil)
+    }
+
+    @Test("two Host headers are refused, even when equal")
+    func twoHosts() {
+        #expect(forward("/jobs", [("Host", "a"), ("Host", "b")]).refusal?.status == .badRequest)
+        #expect(forward("/jobs", [("Host", "a"), ("host", "a")]).refusal?.status == .badRequest)
+        #expect(forward("/jobs", [("Host", "a")], version: .http1_0).refusal == nil)
+    }
+
+    @Test(
+        "Host values that are not host[:port] are refused",
+        arguments: ["a b", "a/b", "a@b", "a:b", "a:123456", "[::1", "[::1]x"]
+    )
+    func malformedHost(value: String) {
+        #expect(forward("/jobs", [("Host", value)]).refusal?.status == .badRequest)
+    }
+
+    @Test("valid Host values pass", arguments: ["", "api.example", "API.example:8080", "[::1]:80", "10.0.0.1"])
+    func validHost(value: String) {
+        #expect(forward("/jobs", [("Host", value)]).refusal == nil)
+    }
+
+    @Test("an absolute-form target must agree with Host; the origin-form is forwarded")
+    func absoluteForm() {
+        let agreeing = forward("http://API.example/jobs?x", [("Host", "api.example:80")])
+        #expect(agreeing.refusal == nil)
+        #expect(agreeing.head.uri == "/jobs?x")
+        #expect(agreeing.target?.path == "/jobs")
+        #expect(forward("http://x/jobs", [("Host", "y")]).refusal?.status == .badRequest)
+        #expect(forward("http://x:8080/jobs", [("Host", "x")]).refusal?.status == .badRequest)
+        #expect(forward("https://x/jobs", [("Host", "x:443")]).refusal == nil)
+    }
+
+    @Test("the normalised target is what goes upstream")
+    func forwardsNormalised() {
+        let forwarded = forward("/%6Aobs/./1", [("Host", "x")])
+        #expect(forwarded.head.uri == "/jobs/1")
+        #expect(forward("/jobs#x", [("Host", "x")]).refusal?.status == .badRequest)
+        #expect(forward("/jobs%2F1", [("Host", "x")]).refusal?.status == .badRequest)
+    }
+
+    @Test("over HTTP/2, :path must be origin-form or *")
+    func http2Path() {
+        #expect(forward("abc", [("host", "x")], version: HTTPVersion(major: 2, minor: 0)).refusal != nil)
+        #expect(forward("http://x/a", [("host", "x")], version: HTTPVersion(major: 2, minor: 0)).refusal != nil)
+        #expect(
+            forward("*", [("host", "x")], version: HTTPVersion(major: 2, minor: 0), method: .OPTIONS).refusal == nil
+        )
+    }
+
+    @Test("a host that disagrees with :authority becomes a second Host; one that agrees does not")
+    func authorityConflict() {
+        let disagreeing: HPACKHeaders = [
+            ":method": "GET", ":scheme": "https", ":authority": "a.example", ":path": "/", "host": "b.example",
+        ]
+        #expect(HTTP2AuthorityCheck.exposingConflict(disagreeing)?[canonicalForm: "host"].count == 2)
+        let agreeing: HPACKHeaders = [
+            ":method": "GET", ":scheme": "https", ":authority": "a.example", ":path": "/", "host": "A.example",
+        ]
+        #expect(HTTP2AuthorityCheck.exposingConflict(agreeing) == nil)
+        let noHost: HPACKHeaders = [":method": "GET", ":scheme": "https", ":authority": "a.example", ":path": "/"]
+        #expect(HTTP2AuthorityCheck.exposingConflict(noHost) == nil)
+    }
+}
+
+/// The HTTP/2 forms of the Host rules, sent by the `h2` Python library with its checks off.
+@Suite("HTTP/2 :authority and :path", .serialized)
+struct HTTP2RequestRulesTests {
+    @Test(.enabled(if: GatewayApp.python != nil, "the tools venv is missing: make tools"))
+    func malformedAuthorityAndPathAreAnswered400() async throws {
+        let running = try await RunningSidecar.start(extra: ["SIDECAR_H2C": "on"])
+        func request(path: String, authority: String = "a.example", host: String? = nil) -> String {
+            var headers = [[":method", "GET"], [":scheme", "http"], [":authority", authority], [":path", path]]
+            if let host { headers.append(["host", host]) }
+            return "[" + headers.map { "[\"\($0[0])\",\"\($0[1])\"]" }.joined(separator: ",") + "]"
+        }
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Gateway/h2_probe.py").path
+        let result = try Tool.run(
+            GatewayApp.python!,
+            [
+                script, String(running.port),
+                request(path: "/hello"),
+                request(path: "/hello", host: "b.example"),
+                request(path: "/hello", host: "A.EXAMPLE"),
+                request(path: "abc"),
+                request(path: "http://a.example/hello"),
+                request(path: "/%68ello"),
+            ]
+        )
+        #expect(result.output.split(separator: "\n") == ["200", "400", "200", "400", "400", "200"], "\(result.output)")
+        #expect(try await running.value(#"sidecar_http_requests_total{method="GET",code="400",route="other"}"#) == 3)
+        try await running.stop()
+    }
+}
