@@ -350,6 +350,33 @@ struct RedisGCRATests {
         }
     }
 
+    @Test func theScriptRefusesArgumentsItCannotDecideExactly() async throws {
+        try await withRedis { _, connection in
+            let sha1 = try await connection.scriptLoad(GCRAScript.source).get()
+            func run(_ arguments: String...) async throws -> RESPValue {
+                try await connection.send(RESPCommand(["EVALSHA", sha1, "1", "sidecar:{g}:r"] + arguments)).get()
+            }
+            let widest = RuleValueBounds.maximumBurstWindowMicroseconds
+            // The widest window decides; one microsecond more, a spend past 2^52 µs, or a fraction is refused.
+            _ = try await run("1", String(widest - 1), "1", "0", "1", "1")
+            let refused: [[String]] = [
+                ["1", String(widest), "1", "0", "1", "1"],
+                ["1000000", "0", "1", "0", "1", "5000000000"],
+                ["1.5", "0", "1", "0", "1", "1"],
+                ["1000", "0", "1", "0", "1", "0.5"],
+                ["1000", "0", "1", "0", "2", "1"],
+                ["1000", "0", "1", "1", "1", "1"],
+            ]
+            for arguments in refused {
+                await #expect(throws: RedisError.self, "\(arguments)") {
+                    _ = try await connection.send(RESPCommand(["EVALSHA", sha1, "1", "sidecar:{g}:r"] + arguments))
+                        .get()
+                }
+            }
+            _ = try await run("1000", "0", "1", "0", "1", "1")
+        }
+    }
+
     @Test func bucketKeysNeverCarryTheClientKey() async throws {
         try await withRedis { _, connection in
             let clientKey = RuleMatcher.clientKey(
