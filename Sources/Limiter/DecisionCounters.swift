@@ -35,7 +35,7 @@ struct DecisionCounters: Sendable {
     private let counters: [Counter?]
 
     /// Counters for `rules`, exported for `sources` only (so that `/metrics` lists no series that cannot move).
-    init(rules: [RateLimitRule], sources: [RateLimitDecisionSource]) {
+    init(rules: [RateLimitRule], sources: [RateLimitDecisionSource], factory: any MetricsFactory) {
         var counters: [Counter?] = []
         counters.reserveCapacity(rules.count * Decision.allCases.count * RateLimitDecisionSource.allCases.count)
         for rule in rules {
@@ -48,7 +48,8 @@ struct DecisionCounters: Sendable {
                     counters.append(
                         Counter(
                             label: "sidecar_ratelimit_decisions_total",
-                            dimensions: [("rule", rule.name), ("decision", decision.label), ("source", source.label)]
+                            dimensions: [("rule", rule.name), ("decision", decision.label), ("source", source.label)],
+                            factory: factory
                         )
                     )
                 }

@@ -24,6 +24,58 @@ private let start: Int64 = 1_700_000_000_000_000
     #expect(floor.capacity == 1)
 }
 
+@Test func theLocalShareKeepsTheBurstAtTheCost() {
+    // 10/m burst 10 cost 5 over 3 replicas: 10 / 3 rounds down to 3 tokens, below the cost; kept at 5.
+    let share = GCRAParameters(count: 10, periodMicroseconds: 60_000_000, burst: 10, divisor: 3, cost: 5)
+    #expect(share.capacity == 5)
+    #expect(share.emissionIntervalMicroseconds == 18_000_000)
+    #expect(share.evaluate(tat: nil, cost: 5, now: start).allowed)
+    let rule = RateLimitRule(name: "jobs", count: 10, periodMicroseconds: 60_000_000, cost: 5)
+    #expect(GCRAParameters(rule: rule, divisor: 3) == share)
+}
+
+@Test func aTATBeyondTheWindowCountsAsAnEmptyBucket() {
+    let damaged = start + 10_000_000
+    let outcome = tenPerSecondBurstFive.evaluate(tat: damaged, cost: 1, now: start)
+    #expect(
+        outcome
+            == GCRABucketOutcome(
+                allowed: false,
+                remaining: 0,
+                retryAfterMicroseconds: 100_000,
+                resetMicroseconds: 500_000,
+                newTAT: start + 500_000
+            )
+    )
+    let batch = GCRABatch(
+        keys: ["a"],
+        parameters: [tenPerSecondBurstFive],
+        checks: [GCRACheck(cost: 1, keyIndices: [0])]
+    )
+    var tats = ["a": damaged]
+    #expect(batch.decide(now: start, tats: &tats).map(\.allowed) == [false])
+    #expect(tats == ["a": start + 500_000])
+}
+
+@Test func shadowSpendsFollowAnAllowedCheckOnly() {
+    let tight = GCRAParameters(count: 1, periodMicroseconds: 1_000_000, burst: 1)
+    let check = GCRACheck(spends: [.init(keyIndex: 0, cost: 1)], shadowSpends: [.init(keyIndex: 1, cost: 3)])
+    let batch = GCRABatch(keys: ["api", "watch"], parameters: [tight, tenPerSecondBurstFive], checks: [check, check])
+    var tats: [String: Int64] = [:]
+    let results = batch.decide(now: start, tats: &tats)
+    #expect(results.map(\.allowed) == [true, false])
+    #expect(results.map(\.shadowSpent) == [[true], []])
+    // The denied check spent nothing on the shadow bucket: 2 tokens left, so a cost of 3 would deny.
+    #expect(tats["watch"] == start + 300_000)
+    let shadowOnly = GCRABatch(
+        keys: ["watch"],
+        parameters: [tenPerSecondBurstFive],
+        checks: [GCRACheck(spends: [], shadowSpends: [.init(keyIndex: 0, cost: 3)])]
+    )
+    #expect(shadowOnly.decide(now: start, tats: &tats).map(\.shadowSpent) == [[false]])
+    #expect(tats["watch"] == start + 300_000)
+}
+
 @Test func burstThenDenialWithRetryAfterAndReset() {
     var tat: Int64? = nil
     for expectedRemaining in [4, 3, 2, 1, 0] {

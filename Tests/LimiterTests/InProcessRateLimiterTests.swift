@@ -164,27 +164,82 @@ private let byIP = RateLimitKey(alternatives: [[.ip]])
     #expect(limiter.decide(TestRequest())?.policy?.quota == 10)
 }
 
-@Test func keyCapEvictsExpiredThenAllowsUntracked() {
+@Test func keysBeyondTheCapShareTheirRulesOverflowBucket() throws {
     let clock = ManualClock()
-    let limiter = limiter(
-        [RateLimitRule(name: "per_ip", count: 1, periodMicroseconds: second, key: byIP)],
-        maximumKeys: 8,
-        clock: clock
+    let metrics = RecordingMetrics()
+    let limiter = InProcessRateLimiter(
+        rules: [RateLimitRule(name: "per_ip", count: 1, periodMicroseconds: second, key: byIP)],
+        configuration: .init(maximumKeys: 8, shardCount: 4, metricsFactory: metrics),
+        clock: { clock.now }
     )
-    func request(_ n: Int) -> TestRequest { TestRequest(clientAddress: "10.0.0.\(n)") }
-    for n in 0..<200 { _ = limiter.decide(request(n)) }
+    func request(_ n: Int) -> TestRequest { TestRequest(clientAddress: "10.0.\(n / 256).\(n % 256)") }
+    // Rotating client keys: once the table is full, they share one bucket of burst 1, never unlimited.
+    let allowed = (0..<200).filter { limiter.decide(request($0))?.verdict == .allowed }
+    #expect(allowed.count <= 8 + 1)
     #expect(limiter.bucketCount <= 8)
-    #expect(limiter.untrackedCount > 0)
-    // Known keys keep being enforced at the cap.
-    let tracked = (0..<200).filter { limiter.decide(request($0))?.verdict == .limited }
-    #expect(!tracked.isEmpty)
+    #expect(limiter.untrackedCount >= 200 - 8)
+    #expect(
+        metrics.counter("sidecar_ratelimit_untracked_total", [("source", "local")]) == Int64(limiter.untrackedCount)
+    )
+    // Known keys keep being enforced on their own buckets.
+    for n in allowed { #expect(limiter.decide(request(n))?.verdict == .limited) }
+    // A second later the overflow bucket admits one more: the rule's rate in aggregate.
+    clock.advance(by: second / 2)
+    let later = (1000..<1100).filter { limiter.decide(request($0))?.verdict == .allowed }
+    #expect(later.isEmpty)
+    clock.advance(by: second / 2)
+    let refilled = (2000..<2100).filter { limiter.decide(request($0))?.verdict == .allowed }
+    // Every bucket is full again: swept out, so new keys have room (2 per shard) and the overflow one token.
+    #expect(refilled.count >= 1 && refilled.count <= 8 + 1)
     // Once every bucket is full again, new keys are tracked again.
     clock.advance(by: 2 * second)
     let before = limiter.untrackedCount
-    // Two new keys fit in any shard (capacity 2 each).
-    for n in 1000..<1002 { _ = limiter.decide(request(n)) }
+    for n in 3000..<3002 { _ = limiter.decide(request(n)) }
     #expect(limiter.untrackedCount == before)
-    for n in 1000..<1002 { #expect(limiter.decide(request(n))?.verdict == .limited) }
+    for n in 3000..<3002 { #expect(limiter.decide(request(n))?.verdict == .limited) }
+}
+
+@Test func theLocalShareNeverDropsTheBurstBelowTheCost() throws {
+    let clock = ManualClock()
+    // Shared by 3 replicas: 10/3 per minute rounds the burst down to 3, below the cost of 5.
+    let limiter = limiter([try RuleParser.parse(name: "jobs", "10/m cost 5")], divisor: 3, clock: clock)
+    let first = try #require(limiter.decide(TestRequest()))
+    #expect(first.verdict == .allowed)
+    let denied = try #require(limiter.decide(TestRequest()))
+    #expect(denied.verdict == .limited)
+    // One token per 18 s (a third of the rate): five of them take 90 s, and then the request passes.
+    let retryAfter = try #require(denied.policy?.retryAfterMicroseconds)
+    #expect(retryAfter == 90 * second)
+    clock.advance(by: retryAfter)
+    #expect(limiter.decide(TestRequest())?.verdict == .allowed)
+}
+
+@Test func deniedRequestsSpendNoShadowBucketAndCountOnce() throws {
+    let metrics = RecordingMetrics()
+    let rules = [
+        RateLimitRule(
+            name: "api",
+            count: 1,
+            periodMicroseconds: 60 * second,
+            key: byIP,
+            path: PathPattern(path: "/strict", isPrefix: false)
+        ),
+        RateLimitRule(name: "watch", count: 2, periodMicroseconds: 60 * second, key: byIP, shadow: true),
+        RateLimitRule(name: "wide", count: 100, periodMicroseconds: 60 * second, key: byIP),
+    ]
+    let limiter = InProcessRateLimiter(rules: rules, configuration: .init(metricsFactory: metrics), clock: { 0 })
+    #expect(limiter.decide(TestRequest(path: "/strict"))?.verdict == .allowed)
+    for _ in 0..<3 { #expect(limiter.decide(TestRequest(path: "/strict"))?.verdict == .limited) }
+    // "watch" kept its second token through the denials: the next forwarded request spends it.
+    #expect(limiter.decide(TestRequest(path: "/other"))?.verdict == .allowed)
+    #expect(limiter.decide(TestRequest(path: "/other"))?.verdict == .allowed)
+    // A denied request counts once, under the rule that denied it; shadow rules count on forwarded requests only.
+    #expect(metrics.decisions("api", "allowed", source: "local") == 1)
+    #expect(metrics.decisions("api", "limited", source: "local") == 3)
+    #expect(metrics.decisions("wide", "allowed", source: "local") == 3)
+    #expect(metrics.decisions("wide", "limited", source: "local") == 0)
+    #expect(metrics.decisions("watch", "allowed", source: "local") == 2)
+    #expect(metrics.decisions("watch", "shadow_limited", source: "local") == 1)
 }
 
 @Test func concurrentRequestsNeverExceedTheBurst() async {

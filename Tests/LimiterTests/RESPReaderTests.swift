@@ -70,27 +70,60 @@ private func decodeAll(_ text: String) throws -> [RESPValue] {
 }
 
 @Test func gcraRepliesParseOrFailTyped() throws {
-    let good = RESPValue.array([.integer(1), .integer(4), .integer(0), .integer(100), .integer(1)])
+    let one = [GCRACheck(cost: 1, keyIndices: [0, 1])]
+    let good = RESPValue.array([.integer(1), .integer(4), .integer(0), .integer(100), .integer(1), .integer(0)])
     #expect(
-        try RedisGCRAExecutor.results(from: good, checkCount: 1) == [
-            GCRACheckResult(
-                allowed: true,
-                remaining: 4,
-                retryAfterMicroseconds: 0,
-                resetMicroseconds: 100,
-                limitingSpend: 1
+        try RedisGCRAExecutor.reply(from: good, checks: one, keyCount: 2)
+            == GCRAScriptReply(results: [
+                GCRACheckResult(
+                    allowed: true,
+                    remaining: 4,
+                    retryAfterMicroseconds: 0,
+                    resetMicroseconds: 100,
+                    limitingSpend: 1
+                )
+            ])
+    )
+    // A shadow spend's flag follows the five integers; damaged keys come last.
+    let withShadow = [GCRACheck(spends: [.init(keyIndex: 0, cost: 1)], shadowSpends: [.init(keyIndex: 1, cost: 2)])]
+    let shadowReply = RESPValue.array(
+        [.integer(1), .integer(4), .integer(0), .integer(100), .integer(0), .integer(0), .integer(1), .integer(1)]
+    )
+    #expect(
+        try RedisGCRAExecutor.reply(from: shadowReply, checks: withShadow, keyCount: 2)
+            == GCRAScriptReply(
+                results: [
+                    GCRACheckResult(
+                        allowed: true,
+                        remaining: 4,
+                        retryAfterMicroseconds: 0,
+                        resetMicroseconds: 100,
+                        shadowSpent: [false]
+                    )
+                ],
+                damagedKeyIndices: [1]
             )
-        ]
+    )
+    // The largest remaining a rule can have is far above 2^31 − 1: no longer refused.
+    let large = RESPValue.array([
+        .integer(1), .integer(3_000_000_000), .integer(0), .integer(1), .integer(0), .integer(0),
+    ])
+    #expect(
+        try RedisGCRAExecutor.reply(from: large, checks: one, keyCount: 2).results.first?.remaining == 3_000_000_000
     )
     let bad: [RESPValue] = [
         .integer(1),
+        .array([.integer(1), .integer(4), .integer(0), .integer(1), .integer(0)]),
         .array([.integer(1), .integer(4), .integer(0), .integer(1)]),
-        .array([.integer(2), .integer(4), .integer(0), .integer(1), .integer(0)]),
-        .array([.integer(1), .bulkString([49]), .integer(0), .integer(1), .integer(0)]),
-        .array([.integer(1), .integer(4), .integer(0), .integer(1), .integer(-1)]),
+        .array([.integer(2), .integer(4), .integer(0), .integer(1), .integer(0), .integer(0)]),
+        .array([.integer(1), .bulkString([49]), .integer(0), .integer(1), .integer(0), .integer(0)]),
+        .array([.integer(1), .integer(4), .integer(0), .integer(1), .integer(-1), .integer(0)]),
+        .array([.integer(1), .integer(4), .integer(0), .integer(1), .integer(2), .integer(0)]),
+        .array([.integer(1), .integer(4), .integer(0), .integer(1), .integer(0), .integer(1), .integer(2)]),
+        .array([.integer(1), .integer(4), .integer(0), .integer(1), .integer(0), .integer(0), .integer(0)]),
         .array(nil),
     ]
     for reply in bad {
-        #expect(throws: RedisError.self) { try RedisGCRAExecutor.results(from: reply, checkCount: 1) }
+        #expect(throws: RedisError.self) { try RedisGCRAExecutor.reply(from: reply, checks: one, keyCount: 2) }
     }
 }

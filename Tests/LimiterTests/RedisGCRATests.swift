@@ -36,6 +36,15 @@ private func integer(_ value: RESPValue) -> Int64? {
     return nil
 }
 
+/// Redis's clock, in microseconds.
+private func redisMicroseconds(_ connection: RedisConnection) async throws -> Int64 {
+    let time = try await connection.send("TIME").get()
+    guard case .array(let parts?) = time, parts.count == 2, let seconds = text(parts[0]).flatMap({ Int64($0) }),
+        let microseconds = text(parts[1]).flatMap({ Int64($0) })
+    else { throw RedisError.unexpectedReply(command: "TIME", reply: "\(time)") }
+    return seconds * 1_000_000 + microseconds
+}
+
 private func text(_ value: RESPValue) -> String? {
     if case .bulkString(let bytes?) = value { return String(decoding: bytes, as: UTF8.self) }
     if case .simpleString(let string) = value { return string }
@@ -90,10 +99,27 @@ struct RedisGCRATests {
                             )
                         )
                     }
-                    checks.append(GCRACheck(spends: spends))
+                    var check = GCRACheck(spends: spends)
+                    // Sometimes a shadow spend on a bucket of its own (the shadow rules' keys differ).
+                    if Bool.random(using: &random) {
+                        let shadowKey = "sidecar:{s\(Int.random(in: 0..<2, using: &random))}:shadow\(seed)"
+                        if !batchKeys.contains(shadowKey) {
+                            batchKeys.append(shadowKey)
+                            batchParameters.append(parameters[0])
+                        }
+                        check.shadowSpends.append(
+                            .init(
+                                keyIndex: batchKeys.firstIndex(of: shadowKey)!,
+                                cost: Int.random(in: 1...3, using: &random)
+                            )
+                        )
+                    }
+                    checks.append(check)
                 }
                 let batch = GCRABatch(keys: batchKeys, parameters: batchParameters, checks: checks)
-                let redis = try await executor.execute(batch, timeout: .seconds(5)).get()
+                let reply = try await executor.execute(batch, timeout: .seconds(5)).get()
+                #expect(reply.damagedKeyIndices.isEmpty)
+                let redis = reply.results
                 let expected = batch.decide(now: modelNow, tats: &model)
                 let drift = Int64((ContinuousClock.now - started) / .microseconds(1)) + 1_000
                 #expect(redis.count == expected.count)
@@ -101,6 +127,7 @@ struct RedisGCRATests {
                     #expect(got.allowed == want.allowed)
                     #expect(got.remaining == want.remaining)
                     #expect(got.limitingSpend == want.limitingSpend)
+                    #expect(got.shadowSpent == want.shadowSpent)
                     #expect(abs(got.retryAfterMicroseconds - want.retryAfterMicroseconds) <= drift)
                     #expect(abs(got.resetMicroseconds - want.resetMicroseconds) <= drift)
                     #expect(got.resetMicroseconds <= want.resetMicroseconds)
@@ -131,7 +158,7 @@ struct RedisGCRATests {
                     GCRACheck(cost: 3, keyIndices: [1]),
                 ]
             )
-            let results = try await executor.execute(batch).get()
+            let results = try await executor.execute(batch).get().results
             #expect(results.map(\.allowed) == [true, false, true, false])
             #expect(results.map(\.remaining) == [0, 0, 2, 2])
             #expect(results[1].retryAfterMicroseconds > 59_000_000)
@@ -159,10 +186,10 @@ struct RedisGCRATests {
                 checks: [GCRACheck(cost: 1, keyIndices: [0])]
             )
             // A fresh server has no script: the first batch goes through NOSCRIPT.
-            let first = try await executor.execute(batch).get()
+            let first = try await executor.execute(batch).get().results
             #expect(first.first?.remaining == 4)
             _ = try await connection.send("SCRIPT", "FLUSH").get()
-            let second = try await executor.execute(batch).get()
+            let second = try await executor.execute(batch).get().results
             #expect(second.first?.remaining == 3)
             let stats = try #require(text(try await connection.send("INFO", "commandstats").get()))
             #expect(stats.contains("cmdstat_evalsha:calls=4"))
@@ -217,6 +244,136 @@ struct RedisGCRATests {
                 }
             }
             try await admin.close().get()
+        }
+    }
+
+    @Test func shadowSpendsOnlyWhenTheCheckIsAllowedAndHasRoom() async throws {
+        try await withRedis { _, connection in
+            let executor = RedisGCRAExecutor(connection: connection)
+            let enforced = GCRAParameters(count: 1, periodMicroseconds: 60_000_000, burst: 1)
+            let shadow = GCRAParameters(count: 3, periodMicroseconds: 60_000_000, burst: 3)
+            let keys = ["sidecar:{a}:api", "sidecar:{t}:watch"]
+            let check = GCRACheck(spends: [.init(keyIndex: 0, cost: 1)], shadowSpends: [.init(keyIndex: 1, cost: 2)])
+            let batch = GCRABatch(keys: keys, parameters: [enforced, shadow], checks: [check, check])
+            let results = try await executor.execute(batch).get().results
+            // Allowed and spent; then denied by the enforced bucket: the shadow bucket keeps its last token.
+            #expect(results.map(\.allowed) == [true, false])
+            #expect(results.map(\.shadowSpent) == [[true], []])
+            let shadowOnly = GCRABatch(
+                keys: [keys[1]],
+                parameters: [shadow],
+                checks: [GCRACheck(spends: [], shadowSpends: [.init(keyIndex: 0, cost: 1)])]
+            )
+            // One token left: a cost of 1 spends, the next would deny and spends nothing.
+            let again = try await executor.execute(shadowOnly).get().results
+            #expect(again.map(\.shadowSpent) == [[true]])
+            #expect(try await executor.execute(shadowOnly).get().results.map(\.shadowSpent) == [[false]])
+        }
+    }
+
+    @Test func damagedValuesCountAsEmptyBucketsAndAreRewritten() async throws {
+        try await withRedis { _, connection in
+            let executor = RedisGCRAExecutor(connection: connection)
+            let parameters = GCRAParameters(count: 10, periodMicroseconds: 60_000_000, burst: 5)
+            let keys = ["sidecar:{d}:a", "sidecar:{d}:b", "sidecar:{d}:c"]
+            _ = try await connection.send("SET", keys[0], "garbage").get()
+            // A TAT two centuries ahead, far beyond the 30 s window: written by nothing the sidecar runs.
+            _ = try await connection.send("SET", keys[2], "8000000000000000").get()
+            let batch = GCRABatch(
+                keys: keys,
+                parameters: [parameters, parameters, parameters],
+                checks: keys.indices.map { GCRACheck(cost: 1, keyIndices: [$0]) }
+            )
+            let reply = try await executor.execute(batch).get()
+            #expect(reply.damagedKeyIndices == [0, 2])
+            #expect(reply.results.map(\.allowed) == [false, true, false])
+            #expect(reply.results[0].retryAfterMicroseconds == 6_000_000)
+            for key in [keys[0], keys[2]] {
+                let stored = try #require(text(try await connection.send("GET", key).get()))
+                #expect(Int64(stored) != nil)
+                let ttl = try #require(integer(try await connection.send("PTTL", key).get()))
+                #expect(ttl > 25_000 && ttl <= 30_000)
+            }
+            // Rewritten as empty buckets: the next batch finds nothing damaged, and they refill normally.
+            let next = try await executor.execute(batch).get()
+            #expect(next.damagedKeyIndices.isEmpty)
+            #expect(next.results.map(\.allowed) == [false, true, false])
+        }
+    }
+
+    @Test func theScriptStaysExactAtTheLargestWindow() async throws {
+        try await withRedis { _, connection in
+            let executor = RedisGCRAExecutor(connection: connection)
+            let rule = try RuleParser.parse(name: "edge", "1000000000/36500d cost 1000000000")
+            let parameters = GCRAParameters(rule: rule)
+            let window = parameters.burstToleranceMicroseconds + parameters.emissionIntervalMicroseconds
+            #expect(window == RuleValueBounds.maximumPeriodMicroseconds)
+            let key = "sidecar:{x}:edge"
+            let batch = GCRABatch(
+                keys: [key],
+                parameters: [parameters],
+                checks: [GCRACheck(cost: rule.cost, keyIndices: [0]), GCRACheck(cost: rule.cost, keyIndices: [0])]
+            )
+            let before = try await redisMicroseconds(connection)
+            let results = try await executor.execute(batch).get().results
+            let after = try await redisMicroseconds(connection)
+            #expect(
+                results[0]
+                    == GCRACheckResult(
+                        allowed: true,
+                        remaining: 0,
+                        retryAfterMicroseconds: 0,
+                        resetMicroseconds: window
+                    )
+            )
+            #expect(
+                results[1]
+                    == GCRACheckResult(
+                        allowed: false,
+                        remaining: 0,
+                        retryAfterMicroseconds: window,
+                        resetMicroseconds: window
+                    )
+            )
+            // Stored as the exact integer now + window: digits only, no exponent, no rounding.
+            let stored = try #require(text(try await connection.send("GET", key).get()))
+            #expect(stored.allSatisfy { $0.isNumber })
+            let tat = try #require(Int64(stored))
+            #expect(tat >= before + window && tat <= after + window)
+            let ttl = try #require(integer(try await connection.send("PTTL", key).get()))
+            #expect(ttl > window / 1000 - 60_000 && ttl <= window / 1000)
+            // A second request much later is still denied for exactly the rest of the window.
+            let later = try await executor.execute(batch).get().results
+            let now = try await redisMicroseconds(connection)
+            #expect(!later[0].allowed)
+            #expect(later[0].retryAfterMicroseconds <= tat - before && later[0].retryAfterMicroseconds >= tat - now)
+        }
+    }
+
+    @Test func theScriptRefusesArgumentsItCannotDecideExactly() async throws {
+        try await withRedis { _, connection in
+            let sha1 = try await connection.scriptLoad(GCRAScript.source).get()
+            func run(_ arguments: String...) async throws -> RESPValue {
+                try await connection.send(RESPCommand(["EVALSHA", sha1, "1", "sidecar:{g}:r"] + arguments)).get()
+            }
+            let widest = RuleValueBounds.maximumBurstWindowMicroseconds
+            // The widest window decides; one microsecond more, a spend past 2^52 µs, or a fraction is refused.
+            _ = try await run("1", String(widest - 1), "1", "0", "1", "1")
+            let refused: [[String]] = [
+                ["1", String(widest), "1", "0", "1", "1"],
+                ["1000000", "0", "1", "0", "1", "5000000000"],
+                ["1.5", "0", "1", "0", "1", "1"],
+                ["1000", "0", "1", "0", "1", "0.5"],
+                ["1000", "0", "1", "0", "2", "1"],
+                ["1000", "0", "1", "1", "1", "1"],
+            ]
+            for arguments in refused {
+                await #expect(throws: RedisError.self, "\(arguments)") {
+                    _ = try await connection.send(RESPCommand(["EVALSHA", sha1, "1", "sidecar:{g}:r"] + arguments))
+                        .get()
+                }
+            }
+            _ = try await run("1000", "0", "1", "0", "1", "1")
         }
     }
 

@@ -8,203 +8,6 @@ import NIOPosix
 import TestSupport
 import Testing
 
-/// How a check came out: `.pending` went to Redis (or fell back after trying), `.decided` never waited.
-private enum Outcome {
-    case unlimited
-    case decided(RateLimitDecision)
-    case pending(RateLimitDecision)
-
-    var decision: RateLimitDecision? {
-        switch self {
-        case .unlimited: nil
-        case .decided(let decision), .pending(let decision): decision
-        }
-    }
-
-    var verdict: RateLimitDecision.Verdict? { self.decision?.verdict }
-
-    var wasPending: Bool {
-        if case .pending = self { return true }
-        return false
-    }
-}
-
-/// The request every test sends, unless it says otherwise: test rules apply to `GET /api` only.
-private func apiRequest(user: String = "alice") -> TestRequest {
-    TestRequest(method: "GET", path: "/api", headers: ["x-user": user])
-}
-
-/// One redis-server, one limiter on a one-loop group, and an admin connection for inspecting Redis.
-private final class Harness: Sendable {
-    let server: RedisServerProcess
-    let admin: RedisConnection
-    let group: MultiThreadedEventLoopGroup
-    let loops: [any EventLoop]
-    var loop: any EventLoop { self.loops[0] }
-    let rules: [RateLimitRule]
-    let limiter: RedisRateLimiter
-
-    /// Rules by name; each gets `on GET /api` appended, and a `warmup` rule is added for ``waitUntilConnected()``.
-    init(
-        server: RedisServerProcess,
-        rules specs: KeyValuePairs<String, String>,
-        failureMode: (([RateLimitRule]) -> RateLimitFailureMode) = { _ in .closed },
-        timeout: TimeAmount = .milliseconds(500),
-        maximumBatchSize: Int = 256,
-        breakerInitialBackoff: TimeAmount = .milliseconds(250),
-        breakerMaximumBackoff: TimeAmount = .seconds(5),
-        loopCount: Int = 1
-    ) async throws {
-        self.server = server
-        self.admin = try await server.connect()
-        var rules = try specs.map { name, text in try RuleParser.parse(name: name, text + " on GET /api") }
-        rules.append(try RuleParser.parse(name: "warmup", "1000000/s on POST /warmup"))
-        self.rules = rules
-        self.group = MultiThreadedEventLoopGroup(numberOfThreads: loopCount)
-        self.loops = Array(self.group.makeIterator())
-        self.limiter = RedisRateLimiter(
-            rules: rules,
-            configuration: .init(
-                redis: .init(host: "127.0.0.1", port: server.port, connectTimeout: .seconds(1)),
-                timeout: timeout,
-                maximumBatchSize: maximumBatchSize,
-                breakerInitialBackoff: breakerInitialBackoff,
-                breakerMaximumBackoff: breakerMaximumBackoff
-            ),
-            failureMode: failureMode(rules),
-            group: self.group,
-            logger: Logger(label: "test.redis-limiter")
-        )
-    }
-
-    func close() async {
-        await self.limiter.shutdown()
-        try? await self.admin.close().get()
-        try? await self.group.shutdownGracefully()
-        self.server.stop()
-    }
-
-    /// Checks `request` on the loop and waits for the decision.
-    func check(_ request: TestRequest) async throws -> Outcome {
-        let limiter = self.limiter
-        let loop = self.loop
-        let check = try await loop.submit { limiter.check(request, on: loop) }.get()
-        return try await Self.outcome(of: check)
-    }
-
-    /// Checks every request in one task on the loop, so that they are gathered in one loop tick.
-    func checkTogether(_ requests: [TestRequest], loop index: Int = 0) async throws -> [Outcome] {
-        let limiter = self.limiter
-        let loop = self.loops[index]
-        let checks = try await loop.submit { requests.map { limiter.check($0, on: loop) } }.get()
-        var outcomes: [Outcome] = []
-        for check in checks { outcomes.append(try await Self.outcome(of: check)) }
-        return outcomes
-    }
-
-    private static func outcome(of check: RateLimitCheck) async throws -> Outcome {
-        switch check {
-        case .unlimited: return .unlimited
-        case .decided(let decision): return .decided(decision)
-        case .pending(let future): return .pending(try await future.get())
-        }
-    }
-
-    /// Checks `request`, and how long its decision took.
-    func timedCheck(_ request: TestRequest) async throws -> (Outcome, Duration) {
-        let started = ContinuousClock.now
-        let outcome = try await self.check(request)
-        return (outcome, ContinuousClock.now - started)
-    }
-
-    /// Polls with the warm-up rule until a check goes to Redis and comes back allowed by it.
-    func waitUntilConnected(within limit: Duration = .seconds(10)) async throws {
-        let deadline = ContinuousClock.now + limit
-        var connected = Set<Int>()
-        while ContinuousClock.now < deadline {
-            for index in self.loops.indices where !connected.contains(index) {
-                let warmup = try await self.checkTogether([TestRequest(method: "POST", path: "/warmup")], loop: index)
-                if case .pending(let decision) = warmup[0], decision.verdict == .allowed,
-                    decision.policy?.rule == "warmup"
-                {
-                    connected.insert(index)
-                }
-            }
-            if connected.count == self.loops.count { return }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        Issue.record("the limiter did not reach Redis within \(limit)")
-        throw CancellationError()
-    }
-
-    /// `calls` of `cmdstat_<command>` in `INFO commandstats` (0 when never called).
-    func commandCalls(_ command: String) async throws -> Int {
-        let reply = try await self.admin.send("INFO", "commandstats").get()
-        guard case .bulkString(let bytes?) = reply else {
-            throw RedisError.unexpectedReply(command: "INFO", reply: "\(reply)")
-        }
-        let text = String(decoding: bytes, as: UTF8.self)
-        for line in text.split(whereSeparator: \.isNewline) where line.hasPrefix("cmdstat_\(command):calls=") {
-            let value = line.dropFirst("cmdstat_\(command):calls=".count).prefix { $0.isNumber }
-            return Int(value) ?? 0
-        }
-        return 0
-    }
-
-    /// The Redis key of `rule`'s bucket for `request`.
-    func bucketKey(_ rule: String, _ request: TestRequest) throws -> String {
-        let rule = try #require(self.rules.first { $0.name == rule })
-        guard let key = rule.key else { return RedisBucketKey.name(rule: rule.name, clientKey: nil) }
-        let clientKey = RuleMatcher.clientKey(key, of: request)
-        #expect(clientKey != nil, "the request has no \(rule.name) key")
-        return RedisBucketKey.name(rule: rule.name, clientKey: clientKey)
-    }
-
-    func get(_ key: String) async throws -> String? {
-        let reply = try await self.admin.send("GET", key).get()
-        if case .bulkString(let bytes?) = reply { return String(decoding: bytes, as: UTF8.self) }
-        return nil
-    }
-}
-
-/// Runs `body` with a fresh server and limiter, and tears both down whatever happens.
-private func withLimiter(
-    rules: KeyValuePairs<String, String>,
-    failureMode: ([RateLimitRule]) -> RateLimitFailureMode = { _ in .closed },
-    timeout: TimeAmount = .milliseconds(500),
-    maximumBatchSize: Int = 256,
-    breakerInitialBackoff: TimeAmount = .milliseconds(250),
-    breakerMaximumBackoff: TimeAmount = .seconds(5),
-    loopCount: Int = 1,
-    _ body: (Harness) async throws -> Void
-) async throws {
-    let server = try await RedisServerProcess.start()
-    let harness: Harness
-    do {
-        harness = try await Harness(
-            server: server,
-            rules: rules,
-            failureMode: failureMode,
-            timeout: timeout,
-            maximumBatchSize: maximumBatchSize,
-            breakerInitialBackoff: breakerInitialBackoff,
-            breakerMaximumBackoff: breakerMaximumBackoff,
-            loopCount: loopCount
-        )
-    } catch {
-        server.stop()
-        throw error
-    }
-    do {
-        try await harness.waitUntilConnected()
-        try await body(harness)
-    } catch {
-        await harness.close()
-        throw error
-    }
-    await harness.close()
-}
-
 @Suite(
     .enabled(if: RedisServerProcess.isAvailable, "redis-server is not installed: apt-get install -y redis-server"),
     .serialized,
@@ -469,6 +272,41 @@ struct RedisRateLimiterTests {
         }
     }
 
+    @Test func theLocalShareKeepsTheRulesCostWhileRedisIsDown() async throws {
+        try await withLimiter(
+            rules: ["jobs": "10/m cost 5"],
+            failureMode: { rules in .local(InProcessRateLimiter(rules: rules, divisor: 3)) }
+        ) { redis in
+            #expect(try await redis.check(apiRequest()).verdict == .allowed)
+            redis.server.stop()
+            let outcomes = try await checksWhileDown(redis, count: 4)
+            // This replica's share: one token per 18 s, a burst of 5 (not 10 / 3 = 3 < cost 5).
+            #expect(outcomes.map(\.verdict) == [.allowed, .limited, .limited, .limited])
+            let retryAfter = try #require(outcomes.last?.decision?.policy?.retryAfterMicroseconds)
+            #expect(retryAfter > 80_000_000 && retryAfter <= 90_000_000)
+        }
+    }
+
+    @Test func aRestartOnTheSamePortEmptiesTheDenyCache() async throws {
+        try await withLimiter(rules: ["api": "1/h burst 1 by header:X-User"]) { redis in
+            #expect(try await redis.check(apiRequest()).verdict == .allowed)
+            let denied = try await redis.check(apiRequest())
+            #expect(denied.wasPending && denied.verdict == .limited)
+            // Cached for the next hour.
+            let cached = try await redis.check(apiRequest())
+            #expect(!cached.wasPending && cached.verdict == .limited)
+            let port = redis.server.port
+            redis.server.stop()
+            let restarted = try await RedisServerProcess.start(port: port)
+            defer { restarted.stop() }
+            try await redis.waitUntilConnected()
+            // Redis lost the bucket: the new connection dropped the cached denial, and Redis allows.
+            let after = try await redis.check(apiRequest())
+            #expect(after.wasPending)
+            #expect(after.verdict == .allowed)
+        }
+    }
+
     @Test func reconnectsAfterARestartOnTheSamePort() async throws {
         try await withLimiter(rules: ["api": "1000/m burst 1000"], failureMode: { _ in .closed }) { redis in
             #expect(try await redis.check(apiRequest()).decision?.policy?.remaining == 999)
@@ -543,31 +381,58 @@ struct RedisRateLimiterTests {
         }
     }
 
-    @Test func aNonNumericBucketValueIsTreatedAsAFullBucket() async throws {
-        try await withLimiter(rules: ["api": "10/m burst 3"]) { redis in
+    @Test(arguments: [
+        "notanumber", "inf", "nan", "-inf", "1e300", "12.5", "-5", "99999999999999999999", "9000000000000000000",
+    ])
+    func aDamagedBucketIsLimitedRewrittenAndCounted(value: String) async throws {
+        let metrics = RecordingMetrics()
+        let log = CapturedLog()
+        try await withLimiter(
+            rules: ["api": "10/m burst 3 by header:X-User"],
+            metricsFactory: metrics,
+            logger: log.logger
+        ) { redis in
             let key = try redis.bucketKey("api", apiRequest())
-            _ = try await redis.admin.send("SET", key, "notanumber").get()
+            _ = try await redis.admin.send("SET", key, value).get()
+            // Decided by Redis as an empty bucket: limited, not reset to a full one.
             let outcome = try await redis.check(apiRequest())
             #expect(outcome.wasPending)
-            #expect(outcome.verdict == .allowed)
-            #expect(outcome.decision?.policy?.remaining == 2)
-            // And the script wrote a proper TAT over it.
-            #expect(Int64(try #require(try await redis.get(key))) != nil)
+            #expect(outcome.verdict == .limited)
+            #expect(outcome.decision?.policy?.remaining == 0)
+            #expect(outcome.decision?.policy?.retryAfterMicroseconds ?? 0 > 5_000_000)
+            // Rewritten as an empty bucket (now + 18 s) that expires once full again.
+            let stored = try #require(try await redis.get(key))
+            #expect(stored.allSatisfy { $0.isNumber } && Int64(stored) != nil)
+            let ttl = try await redis.admin.send("PTTL", key).get()
+            guard case .integer(let milliseconds) = ttl else {
+                Issue.record("PTTL answered \(ttl)")
+                return
+            }
+            #expect(milliseconds > 15_000 && milliseconds <= 18_000)
+            // Counted and logged once.
+            #expect(redis.limiter.damagedBucketCount == 1)
+            #expect(metrics.counter("sidecar_redis_errors_total", [("kind", "damaged_bucket")]) == 1)
+            let warnings = log.messages(atLeast: .warning).filter { $0.contains("never writes") }
+            #expect(warnings.count == 1 && warnings.first?.contains(key) == true)
+            // Other buckets are unaffected.
+            #expect(try await redis.check(apiRequest(user: "bob")).verdict == .allowed)
         }
     }
 
-    @Test(arguments: ["inf", "nan", "-inf", "1e300", "99999999999999999999", "9000000000000000000"])
-    func aGarbageBucketValueFailsByTheFailureMode(value: String) async throws {
-        try await withLimiter(rules: ["api": "10/m burst 3"]) { redis in
-            let key = try redis.bucketKey("api", apiRequest())
-            _ = try await redis.admin.send("SET", key, value).get()
-            for _ in 0..<3 {
-                let outcome = try await redis.check(apiRequest())
-                // Whatever Redis makes of it, the limiter neither crashes nor allows past the burst.
-                #expect(outcome.verdict != .allowed || outcome.decision?.policy.map { $0.remaining < 3 } == true)
+    @Test func aSecondDamagedBucketIsCountedNotLogged() async throws {
+        let metrics = RecordingMetrics()
+        let log = CapturedLog()
+        try await withLimiter(
+            rules: ["api": "10/m burst 3 by header:X-User"],
+            metricsFactory: metrics,
+            logger: log.logger
+        ) { redis in
+            for user in ["alice", "bob"] {
+                _ = try await redis.admin.send("SET", try redis.bucketKey("api", apiRequest(user: user)), "x").get()
+                #expect(try await redis.check(apiRequest(user: user)).verdict == .limited)
             }
-            // Other buckets are unaffected.
-            #expect(try await redis.check(apiRequest(user: "bob")).verdict != nil)
+            #expect(metrics.counter("sidecar_redis_errors_total", [("kind", "damaged_bucket")]) == 2)
+            #expect(log.messages(atLeast: .warning).filter { $0.contains("never writes") }.count == 1)
         }
     }
 

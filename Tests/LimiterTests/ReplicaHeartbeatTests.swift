@@ -1,12 +1,24 @@
-import Limiter
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
 import TestSupport
 import Testing
 
+@testable import Limiter
+
 @Suite("ReplicaHeartbeat", .enabled(if: RedisServerProcess.isAvailable, "redis-server is not installed"))
 struct ReplicaHeartbeatTests {
+    /// Before Redis 5 (or with `lua-replicate-commands no`) a script that called `TIME` may not
+    /// write unless it first asked for effects replication.
+    @Test(arguments: [ReplicaHeartbeat.script, GCRAScript.source])
+    func scriptsAskForEffectsReplicationBeforeCallingTIME(script: String) throws {
+        let replicate = try #require(script.range(of: "redis.replicate_commands()"))
+        let time = try #require(script.range(of: "redis.call('TIME')"))
+        #expect(replicate.upperBound <= time.lowerBound)
+        #expect(script.hasPrefix("if redis.replicate_commands then redis.replicate_commands() end\n"))
+    }
+
     @Test func countsLiveReplicasAndForgetsSilentOnes() async throws {
         let redis = try await RedisServerProcess.start()
         defer { redis.stop() }

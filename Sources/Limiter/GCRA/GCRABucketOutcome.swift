@@ -30,30 +30,33 @@ extension GCRAParameters {
     /// `newTAT - now <= τ + T`. Then `remaining = floor((τ + T - (newTAT - now)) / T)` and
     /// `reset = newTAT - now`. When denied, `retryAfter = newTAT - (τ + T) - now`, and
     /// `remaining` and `reset` describe the untouched bucket. A cost above the burst never passes.
-    /// The Lua script ``GCRAScript`` computes exactly the same values.
+    /// A TAT beyond `now + τ + T` (damaged, or written under a longer limit) counts as an empty
+    /// bucket, `now + τ + T`. Times are computed relative to `now`, as ``GCRAScript`` does, and
+    /// give exactly the same values.
     @inlinable
     public func evaluate(tat: Int64?, cost: Int, now: Int64) -> GCRABucketOutcome {
         let interval = self.emissionIntervalMicroseconds
         let limit = self.burstToleranceMicroseconds + interval
-        let base = max(tat ?? now, now)
-        let newTAT = base + Int64(cost) * interval
-        let ahead = newTAT - now
+        let current = tat.map { Swift.min(Swift.max($0, now), now + limit) - now } ?? 0
+        // A cost this large can never pass; saturated, so that no arithmetic below can overflow.
+        let (product, overflow) = Int64(cost).multipliedReportingOverflow(by: interval)
+        let spend = overflow ? Int64.max / 4 : Swift.min(product, Int64.max / 4)
+        let ahead = current + spend
         if ahead <= limit {
             return GCRABucketOutcome(
                 allowed: true,
                 remaining: Int((limit - ahead) / interval),
                 retryAfterMicroseconds: 0,
                 resetMicroseconds: ahead,
-                newTAT: newTAT
+                newTAT: now + ahead
             )
         }
-        let current = base - now
         return GCRABucketOutcome(
             allowed: false,
-            remaining: Int(max(0, limit - current) / interval),
+            remaining: Int((limit - current) / interval),
             retryAfterMicroseconds: ahead - limit,
             resetMicroseconds: current,
-            newTAT: base
+            newTAT: now + current
         )
     }
 }

@@ -9,11 +9,19 @@ import Synchronization
 /// ascending order, so its rules are decided atomically and all-or-nothing: when one enforced
 /// rule denies, no rule spends.
 ///
+/// Shadow rules: a shadow rule is decided on its own bucket exactly like an enforced one, but
+/// never denies. It spends only when the request is forwarded and its own bucket has room, and
+/// counts `allowed`; when its bucket would deny, it spends nothing and counts `shadow_limited`.
+/// A request denied by an enforced rule spends nothing anywhere, shadow buckets included, and
+/// counts once: `limited` under the rule that denied it (the longest wait). ``RedisRateLimiter``,
+/// its deny cache and ``GCRAScript`` follow the same rule.
+///
 /// Memory is bounded: expired buckets (TAT at or before now) are swept out, and each shard keeps
 /// at most its share of ``Configuration/maximumKeys``. When a shard is full of live buckets, a new
-/// bucket is decided as if full (so its request is allowed unless the cost exceeds the burst),
-/// not remembered, and counted in ``untrackedCount`` and the `sidecar_ratelimit_untracked_total`
-/// counter; known buckets keep being enforced.
+/// key is decided on its rule's one overflow bucket, shared by every key that finds no room, so
+/// keys rotated to escape a limit get the rule's rate in aggregate, never more; such decisions are
+/// counted in ``untrackedCount`` and `sidecar_ratelimit_untracked_total`. Known buckets keep
+/// being enforced, and new keys get buckets of their own again once expired ones are swept out.
 public final class InProcessRateLimiter: RateLimiter {
     /// Sizing of the limiter.
     public struct Configuration: Sendable {
@@ -24,13 +32,20 @@ public final class InProcessRateLimiter: RateLimiter {
         /// The `source` label of recorded decisions (`local` for the embedded limiter and the
         /// `local` failure mode).
         public var metricsSource: RateLimitDecisionSource
+        /// Where the limiter's metrics go; the global `MetricsSystem` factory by default.
+        public var metricsFactory: any MetricsFactory
 
-        public init(maximumKeys: Int = 1_000_000, shardCount: Int = 16, metricsSource: RateLimitDecisionSource = .local)
-        {
+        public init(
+            maximumKeys: Int = 1_000_000,
+            shardCount: Int = 16,
+            metricsSource: RateLimitDecisionSource = .local,
+            metricsFactory: any MetricsFactory = MetricsSystem.factory
+        ) {
             precondition(maximumKeys > 0 && shardCount > 0)
             self.maximumKeys = maximumKeys
             self.shardCount = shardCount
             self.metricsSource = metricsSource
+            self.metricsFactory = metricsFactory
         }
     }
 
@@ -41,12 +56,14 @@ public final class InProcessRateLimiter: RateLimiter {
     private let shards: [InProcessBucketShard]
     private let clock: @Sendable () -> Int64
     private let untracked = Atomic<Int>(0)
+    /// The TAT of each rule's overflow bucket, by rule index. Locked after any shard lock, never before.
+    private let overflow: Mutex<[Int64?]>
     private let decisions: DecisionCounters
     private let source: RateLimitDecisionSource
     private let untrackedCounter: Counter
 
     /// Creates a limiter for `rules`, each divided among `divisor` replicas (at least one token
-    /// per period and one of burst each).
+    /// per period and the rule's cost of burst each).
     ///
     /// - Parameter clock: microseconds on a monotonic clock; by default the uptime clock.
     public init(
@@ -63,14 +80,20 @@ public final class InProcessRateLimiter: RateLimiter {
         self.shards = (0..<configuration.shardCount).map { _ in InProcessBucketShard(capacity: perShard) }
         self.clock = clock
         self.source = configuration.metricsSource
-        self.decisions = DecisionCounters(rules: rules, sources: [configuration.metricsSource])
+        self.overflow = Mutex(Array(repeating: nil, count: rules.count))
+        self.decisions = DecisionCounters(
+            rules: rules,
+            sources: [configuration.metricsSource],
+            factory: configuration.metricsFactory
+        )
         self.untrackedCounter = Counter(
             label: "sidecar_ratelimit_untracked_total",
-            dimensions: [("source", configuration.metricsSource.label)]
+            dimensions: [("source", configuration.metricsSource.label)],
+            factory: configuration.metricsFactory
         )
     }
 
-    /// Decisions made for buckets that were not remembered because the key cap was reached.
+    /// Decisions made on a rule's overflow bucket because the key cap was reached.
     public var untrackedCount: Int {
         self.untracked.load(ordering: .relaxed)
     }
@@ -96,62 +119,102 @@ public final class InProcessRateLimiter: RateLimiter {
         let shardIndices = ids.map(self.shardIndex(of:))
         let lockOrder = Array(Set(shardIndices)).sorted()
         let now = self.clock()
-        let rules = self.matcher.rules
 
-        var untrackedWrites = 0
+        var overflowed = 0
         let outcomes: [GCRABucketOutcome] = self.withShardsLocked(lockOrder[...]) {
-            let outcomes = zip(matches, zip(ids, shardIndices)).map { match, bucket in
-                self.parameters[match.ruleIndex].evaluate(
-                    tat: self.shards[bucket.1].store.tat(of: bucket.0, now: now),
-                    cost: rules[match.ruleIndex].cost,
-                    now: now
+            // Each match is decided on its own bucket, or on its rule's overflow bucket when its shard is full.
+            var tracked: [Bool] = []
+            tracked.reserveCapacity(matches.count)
+            for (id, shard) in zip(ids, shardIndices) {
+                tracked.append(self.shards[shard].store.hasRoom(for: id, now: now))
+            }
+            overflowed = tracked.count { !$0 }
+            if overflowed == 0 {
+                var unused: [Int64?] = []
+                return self.decideAndSpend(
+                    matches,
+                    ids: ids,
+                    shards: shardIndices,
+                    tracked: tracked,
+                    overflow: &unused,
+                    now
                 )
             }
-            let denied = zip(matches, outcomes).contains { match, outcome in
-                !outcome.allowed && !rules[match.ruleIndex].shadow
+            return self.overflow.withLock { overflow in
+                self.decideAndSpend(matches, ids: ids, shards: shardIndices, tracked: tracked, overflow: &overflow, now)
             }
-            if !denied {
-                for (position, outcome) in outcomes.enumerated() where outcome.allowed {
-                    if !self.shards[shardIndices[position]].store.store(outcome.newTAT, for: ids[position], now: now) {
-                        untrackedWrites += 1
-                    }
-                }
-            }
-            return outcomes
         }
-        if untrackedWrites > 0 {
-            self.untracked.add(untrackedWrites, ordering: .relaxed)
-            self.untrackedCounter.increment(by: untrackedWrites)
+        if overflowed > 0 {
+            self.untracked.add(overflowed, ordering: .relaxed)
+            self.untrackedCounter.increment(by: overflowed)
         }
         return self.decision(for: matches, outcomes: outcomes)
     }
 
+    /// Evaluates every match and, unless an enforced rule denies, spends each bucket that has room;
+    /// called with the shards of `ids` locked, and `overflow` (the overflow TATs, read only for
+    /// untracked matches) locked when any match is untracked.
+    private func decideAndSpend(
+        _ matches: [RuleMatch],
+        ids: [InProcessBucketID],
+        shards: [Int],
+        tracked: [Bool],
+        overflow: inout [Int64?],
+        _ now: Int64
+    ) -> [GCRABucketOutcome] {
+        let rules = self.matcher.rules
+        var outcomes: [GCRABucketOutcome] = []
+        outcomes.reserveCapacity(matches.count)
+        for (position, match) in matches.enumerated() {
+            let tat =
+                tracked[position]
+                ? self.shards[shards[position]].store.tat(of: ids[position], now: now)
+                : overflow[match.ruleIndex]
+            outcomes.append(
+                self.parameters[match.ruleIndex].evaluate(tat: tat, cost: rules[match.ruleIndex].cost, now: now)
+            )
+        }
+        let denied = zip(matches, outcomes).contains { match, outcome in
+            !outcome.allowed && !rules[match.ruleIndex].shadow
+        }
+        if denied { return outcomes }
+        for (position, outcome) in outcomes.enumerated() where outcome.allowed {
+            if tracked[position] {
+                self.shards[shards[position]].store.store(outcome.newTAT, for: ids[position], now: now)
+            } else {
+                overflow[matches[position].ruleIndex] = outcome.newTAT
+            }
+        }
+        return outcomes
+    }
+
+    /// The decision for the evaluated `matches`, recorded in the metrics (see the type's shadow rule).
     private func decision(for matches: [RuleMatch], outcomes: [GCRABucketOutcome]) -> RateLimitDecision {
         let rules = self.matcher.rules
-        var denying: (position: Int, retryAfter: Int64)?
-        var fewest: (position: Int, remaining: Int)?
-        for (position, (match, outcome)) in zip(matches, outcomes).enumerated() {
-            let rule = rules[match.ruleIndex]
-            let decision: DecisionCounters.Decision =
-                outcome.allowed ? .allowed : rule.shadow ? .shadowLimited : .limited
-            self.decisions.record(rule: match.ruleIndex, decision, self.source)
-            if rule.shadow { continue }
-            if !outcome.allowed, denying.map({ outcome.retryAfterMicroseconds > $0.retryAfter }) ?? true {
-                denying = (position, outcome.retryAfterMicroseconds)
+        var denying: Int?
+        var fewest: Int?
+        for (position, (match, outcome)) in zip(matches, outcomes).enumerated() where !rules[match.ruleIndex].shadow {
+            if !outcome.allowed,
+                denying.map({ outcome.retryAfterMicroseconds > outcomes[$0].retryAfterMicroseconds }) ?? true
+            {
+                denying = position
             }
-            if fewest.map({ outcome.remaining < $0.remaining }) ?? true {
-                fewest = (position, outcome.remaining)
+            if fewest.map({ outcome.remaining < outcomes[$0].remaining }) ?? true {
+                fewest = position
             }
         }
         if let denying {
-            return RateLimitDecision(
-                verdict: .limited,
-                policy: self.policy(matches[denying.position], outcomes[denying.position])
-            )
+            self.decisions.record(rule: matches[denying].ruleIndex, .limited, self.source)
+            return RateLimitDecision(verdict: .limited, policy: self.policy(matches[denying], outcomes[denying]))
+        }
+        for (match, outcome) in zip(matches, outcomes) {
+            let decision: DecisionCounters.Decision =
+                outcome.allowed ? .allowed : .shadowLimited
+            self.decisions.record(rule: match.ruleIndex, decision, self.source)
         }
         return RateLimitDecision(
             verdict: .allowed,
-            policy: fewest.map { self.policy(matches[$0.position], outcomes[$0.position]) }
+            policy: fewest.map { self.policy(matches[$0], outcomes[$0]) }
         )
     }
 

@@ -11,14 +11,12 @@ final class RedisBatcher {
         var promise: EventLoopPromise<RateLimitDecision>
     }
 
-    /// Where a request's checks sit in a batch.
+    /// Where a request's rules sit in its check (one check per request, in batch order).
     private struct Placement {
-        /// Index of the all-or-nothing check of its enforced rules, if any.
-        var enforcedCheck: Int?
         /// Positions in `matches` of the enforced rules, in spend order.
         var enforcedPositions: [Int]
-        /// Shadow rules: position in `matches` and the index of their own check.
-        var shadowChecks: [(position: Int, check: Int)]
+        /// Positions in `matches` of the shadow rules, in shadow spend order.
+        var shadowPositions: [Int]
     }
 
     /// Unowned: the limiter owns its batchers. Work left pending on the loop (a scheduled flush, a
@@ -36,7 +34,7 @@ final class RedisBatcher {
     private var breaker: CircuitBreaker
     private var denials: [String: CachedDenial] = [:]
 
-    /// A bucket Redis denied: denied until `until`, full again at `fullAt`.
+    /// A bucket Redis denied: denied until `until`, full again at `fullAt` (its TAT).
     private struct CachedDenial {
         var until: NIODeadline
         var fullAt: NIODeadline
@@ -107,13 +105,18 @@ final class RedisBatcher {
                 continue
             }
             let retryAfter = (denial.until - now).nanoseconds / 1000
+            let reset = max(retryAfter, (denial.fullAt - now).nanoseconds / 1000)
+            // The tokens back since Redis answered, as Redis would count them (the TAT is `fullAt`).
+            let parameters = limiter.parameters[match.ruleIndex]
+            let window = parameters.burstToleranceMicroseconds + parameters.emissionIntervalMicroseconds
+            let remaining = Int(max(0, window - reset) / parameters.emissionIntervalMicroseconds)
             limiter.metrics.record(rule: match.ruleIndex, decision: .limited, source: .cache)
             return RateLimitDecision(
                 verdict: .limited,
                 policy: limiter.policy(
                     match,
-                    remaining: 0,
-                    resetMicroseconds: max(retryAfter, (denial.fullAt - now).nanoseconds / 1000),
+                    remaining: remaining,
+                    resetMicroseconds: reset,
                     retryAfterMicroseconds: retryAfter
                 )
             )
@@ -123,23 +126,27 @@ final class RedisBatcher {
 
     private func rememberDenial(
         of key: String,
-        rule: RateLimitRule,
+        parameters: GCRAParameters,
         retryAfterMicroseconds: Int64,
         resetMicroseconds: Int64,
         now: NIODeadline
     ) {
-        // A bucket Redis kept sensibly is never denied for longer than one request's cost in
-        // emission intervals; a longer answer comes from a damaged value, which Redis decides again.
-        let longest = rule.periodMicroseconds * Int64(max(1, rule.cost))
-        guard retryAfterMicroseconds > 0, retryAfterMicroseconds <= longest else { return }
+        // The script never answers more than one burst window (it treats a TAT beyond it as
+        // damaged); anything longer is not cached, and Redis decides again.
+        let longest = parameters.burstToleranceMicroseconds + parameters.emissionIntervalMicroseconds
+        guard retryAfterMicroseconds > 0, retryAfterMicroseconds <= longest, resetMicroseconds <= longest else {
+            return
+        }
         if denials.count >= limiter.configuration.maximumCachedDenials {
             denials = denials.filter { $0.value.until > now }
             if denials.count >= limiter.configuration.maximumCachedDenials { denials.removeAll() }
         }
-        // Exact: a bucket's TAT never decreases, so it stays denied at least this long.
+        // Exact while Redis keeps its data: a bucket's TAT never decreases, so it stays denied at
+        // least this long. Redis losing its data (a restart, a failover to a replica that lagged)
+        // is only seen as a new connection, which drops every cached denial.
         denials[key] = CachedDenial(
             until: now + .microseconds(retryAfterMicroseconds),
-            fullAt: now + .microseconds(min(max(resetMicroseconds, retryAfterMicroseconds), longest * 2))
+            fullAt: now + .microseconds(max(resetMicroseconds, retryAfterMicroseconds))
         )
     }
 
@@ -188,25 +195,27 @@ final class RedisBatcher {
             return keys.count - 1
         }
         for request in batch {
-            var placement = Placement(enforcedCheck: nil, enforcedPositions: [], shadowChecks: [])
-            var spends: [GCRACheck.Spend] = []
-            for (position, match) in request.matches.enumerated() where !rules[match.ruleIndex].shadow {
-                let key = index(of: request.keys[position], rule: match.ruleIndex)
-                spends.append(GCRACheck.Spend(keyIndex: key, cost: rules[match.ruleIndex].cost))
-                placement.enforcedPositions.append(position)
+            var placement = Placement(enforcedPositions: [], shadowPositions: [])
+            var check = GCRACheck(spends: [])
+            for (position, match) in request.matches.enumerated() {
+                let rule = rules[match.ruleIndex]
+                let spend = GCRACheck.Spend(
+                    keyIndex: index(of: request.keys[position], rule: match.ruleIndex),
+                    cost: rule.cost
+                )
+                if rule.shadow {
+                    check.shadowSpends.append(spend)
+                    placement.shadowPositions.append(position)
+                } else {
+                    check.spends.append(spend)
+                    placement.enforcedPositions.append(position)
+                }
             }
-            if !spends.isEmpty {
-                placement.enforcedCheck = checks.count
-                checks.append(GCRACheck(spends: spends))
-            }
-            for (position, match) in request.matches.enumerated() where rules[match.ruleIndex].shadow {
-                let key = index(of: request.keys[position], rule: match.ruleIndex)
-                placement.shadowChecks.append((position, checks.count))
-                checks.append(GCRACheck(spends: [GCRACheck.Spend(keyIndex: key, cost: rules[match.ruleIndex].cost)]))
-            }
+            checks.append(check)
             placements.append(placement)
         }
         limiter.metrics.batchSize.record(batch.count)
+        let batchKeys = keys
         let started = NIODeadline.now()
         executor.execute(
             GCRABatch(keys: keys, parameters: parameters, checks: checks),
@@ -218,12 +227,15 @@ final class RedisBatcher {
                 let now = NIODeadline.now()
                 limiter.metrics.requestDuration.recordNanoseconds((now - started).nanoseconds)
                 switch result {
-                case .success(let results):
+                case .success(let reply):
                     self.breaker.recordSuccess()
                     limiter.metrics.up.record(1)
-                    for (request, placement) in zip(batch, placements) {
+                    if !reply.damagedKeyIndices.isEmpty {
+                        limiter.damagedBuckets(reply.damagedKeyIndices.map { batchKeys[$0] })
+                    }
+                    for (request, (placement, result)) in zip(batch, zip(placements, reply.results)) {
                         request.promise.succeed(
-                            self.decision(request, placement: placement, results: results, sent: started)
+                            self.decision(request, placement: placement, result: result, sent: started)
                         )
                     }
                 case .failure(let error):
@@ -237,18 +249,19 @@ final class RedisBatcher {
     private func decision(
         _ request: Waiting,
         placement: Placement,
-        results: [GCRACheckResult],
+        result: GCRACheckResult,
         sent: NIODeadline
     )
         -> RateLimitDecision
     {
         let metrics = limiter.metrics
-        for (position, check) in placement.shadowChecks {
-            let decision: DecisionCounters.Decision = results[check].allowed ? .allowed : .shadowLimited
+        // Shadow rules count only on forwarded requests (see `InProcessRateLimiter`): spent, or
+        // `shadow_limited` when their bucket had no room.
+        for (position, spent) in zip(placement.shadowPositions, result.shadowSpent) {
+            let decision: DecisionCounters.Decision = spent ? .allowed : .shadowLimited
             metrics.record(rule: request.matches[position].ruleIndex, decision: decision, source: .redis)
         }
-        guard let check = placement.enforcedCheck else { return RateLimitDecision(verdict: .allowed, policy: nil) }
-        let result = results[check]
+        if placement.enforcedPositions.isEmpty { return RateLimitDecision(verdict: .allowed, policy: nil) }
         let limitingPosition =
             placement.enforcedPositions[min(result.limitingSpend, placement.enforcedPositions.count - 1)]
         let limiting = request.matches[limitingPosition]
@@ -270,7 +283,7 @@ final class RedisBatcher {
         // however late the reply is read (a busy loop, a slow network).
         rememberDenial(
             of: request.keys[limitingPosition],
-            rule: limiter.matcher.rules[limiting.ruleIndex],
+            parameters: limiter.parameters[limiting.ruleIndex],
             retryAfterMicroseconds: result.retryAfterMicroseconds,
             resetMicroseconds: result.resetMicroseconds,
             now: sent
@@ -345,6 +358,9 @@ final class RedisBatcher {
         }
         self.connection = connection
         self.executor = RedisGCRAExecutor(connection: connection)
+        // Whatever Redis held may be gone (a restart, a failover): cached denials are only exact
+        // while it keeps its data, so Redis decides again from here on.
+        denials.removeAll()
         reconnectDelay = limiter.configuration.breakerInitialBackoff
         breaker.recordSuccess()
         limiter.metrics.up.record(1)

@@ -14,8 +14,9 @@ public final class RedisGCRAExecutor: Sendable {
     }
 
     /// Decides `batch` atomically in Redis; the results are in check order.
-    public func execute(_ batch: GCRABatch<String>, timeout: TimeAmount? = nil) -> EventLoopFuture<[GCRACheckResult]> {
-        let checkCount = batch.checks.count
+    public func execute(_ batch: GCRABatch<String>, timeout: TimeAmount? = nil) -> EventLoopFuture<GCRAScriptReply> {
+        let checks = batch.checks
+        let keyCount = batch.keys.count
         let command = Self.command(for: batch, sha1: GCRAScript.sha1)
         return self.connection.send(command, timeout: timeout)
             .flatMapError { error in
@@ -27,14 +28,14 @@ public final class RedisGCRAExecutor: Sendable {
                 }
             }
             .flatMapThrowing { reply in
-                try Self.results(from: reply, checkCount: checkCount)
+                try Self.reply(from: reply, checks: checks, keyCount: keyCount)
             }
     }
 
     /// The `EVALSHA` command for `batch` (see ``GCRAScript`` for the argument layout).
     public static func command(for batch: GCRABatch<String>, sha1: String) -> RESPCommand {
         var arguments: [[UInt8]] = [Array("EVALSHA".utf8), Array(sha1.utf8), Array(String(batch.keys.count).utf8)]
-        arguments.reserveCapacity(3 + batch.keys.count * 3 + batch.checks.count * 3)
+        arguments.reserveCapacity(3 + batch.keys.count * 3 + batch.checks.count * 4)
         for key in batch.keys {
             arguments.append(Array(key.utf8))
         }
@@ -44,7 +45,8 @@ public final class RedisGCRAExecutor: Sendable {
         }
         for check in batch.checks {
             arguments.append(Array(String(check.spends.count).utf8))
-            for spend in check.spends {
+            arguments.append(Array(String(check.shadowSpends.count).utf8))
+            for spend in check.spends + check.shadowSpends {
                 arguments.append(Array(String(spend.keyIndex + 1).utf8))
                 arguments.append(Array(String(spend.cost).utf8))
             }
@@ -52,54 +54,50 @@ public final class RedisGCRAExecutor: Sendable {
         return RESPCommand(arguments: arguments)
     }
 
-    /// Integers the script returns per check.
+    /// Integers the script returns per check, before one per shadow spend.
     static let integersPerCheck = 5
 
-    /// Parses the script's flat reply: five integers per check.
-    public static func results(from reply: RESPValue, checkCount: Int) throws -> [GCRACheckResult] {
-        guard case .array(let values?) = reply, values.count == checkCount * Self.integersPerCheck else {
-            throw RedisError.unexpectedReply(
-                command: "EVALSHA (sidecar GCRA)",
-                reply: "expected an array of \(checkCount * Self.integersPerCheck) integers, got \(reply)"
-            )
+    /// Parses the script's flat reply to `checks` of a batch of `keyCount` keys (see ``GCRAScript``).
+    public static func reply(from reply: RESPValue, checks: [GCRACheck], keyCount: Int) throws -> GCRAScriptReply {
+        func failure(_ reason: String) -> RedisError {
+            RedisError.unexpectedReply(command: "EVALSHA (sidecar GCRA)", reply: "\(reason) in \(reply)")
         }
+        guard case .array(let values?) = reply else { throw failure("expected an array") }
         var integers: [Int64] = []
         integers.reserveCapacity(values.count)
         for value in values {
-            guard case .integer(let integer) = value else {
-                throw RedisError.unexpectedReply(
-                    command: "EVALSHA (sidecar GCRA)",
-                    reply: "non-integer \(value) in \(reply)"
-                )
-            }
+            guard case .integer(let integer) = value else { throw failure("non-integer \(value)") }
             integers.append(integer)
         }
-        var results: [GCRACheckResult] = []
-        results.reserveCapacity(checkCount)
-        for start in stride(from: 0, to: integers.count, by: Self.integersPerCheck) {
-            let allowed = integers[start]
-            let remaining = integers[start + 1]
-            let retryAfter = integers[start + 2]
-            let reset = integers[start + 3]
-            let limiting = integers[start + 4]
-            guard allowed == 0 || allowed == 1, remaining >= 0, remaining <= Int64(Int32.max), retryAfter >= 0,
-                reset >= 0, limiting >= 0, limiting < Int64(Int32.max)
-            else {
-                throw RedisError.unexpectedReply(
-                    command: "EVALSHA (sidecar GCRA)",
-                    reply: "out-of-range values in \(reply)"
-                )
-            }
-            results.append(
-                GCRACheckResult(
-                    allowed: allowed == 1,
-                    remaining: Int(remaining),
-                    retryAfterMicroseconds: retryAfter,
-                    resetMicroseconds: reset,
-                    limitingSpend: Int(limiting)
-                )
-            )
+        var position = 0
+        func next(_ range: ClosedRange<Int64>) throws -> Int64 {
+            guard position < integers.count else { throw failure("too few integers") }
+            let value = integers[position]
+            guard range.contains(value) else { throw failure("out-of-range value \(value)") }
+            position += 1
+            return value
         }
-        return results
+        var results: [GCRACheckResult] = []
+        results.reserveCapacity(checks.count)
+        for check in checks {
+            let allowed = try next(0...1) == 1
+            var result = GCRACheckResult(
+                allowed: allowed,
+                remaining: Int(try next(0...Int64.max)),
+                retryAfterMicroseconds: try next(0...Int64.max),
+                resetMicroseconds: try next(0...Int64.max),
+                limitingSpend: Int(try next(0...Int64(max(0, check.spends.count - 1))))
+            )
+            for _ in check.shadowSpends {
+                let spent = try next(0...1) == 1
+                if allowed { result.shadowSpent.append(spent) }
+            }
+            results.append(result)
+        }
+        let damagedCount = try next(0...Int64(keyCount))
+        var damaged: [Int] = []
+        for _ in 0..<damagedCount { damaged.append(Int(try next(0...Int64(max(0, keyCount - 1))))) }
+        guard position == integers.count else { throw failure("\(integers.count - position) integers too many") }
+        return GCRAScriptReply(results: results, damagedKeyIndices: damaged)
     }
 }

@@ -9,6 +9,16 @@ import Synchronization
 /// while it handles one round of I/O go to Redis as one `EVALSHA`, so under load many requests
 /// share a round trip. Denials are cached until their retry-after, and while Redis fails the
 /// ``RateLimitFailureMode`` decides (see ``CircuitBreaker``).
+///
+/// The deny cache is exact only while Redis keeps its data: a bucket's TAT never decreases, so a
+/// denied bucket stays denied until its retry-after. Redis restarting empty or failing over to a
+/// replica that had not caught up breaks that; both close the connection, and every cached denial
+/// is dropped when a connection is (re-)established. (A `FLUSHALL` on a live connection is not seen.)
+///
+/// A bucket whose stored value is damaged (not a TAT the script wrote, see ``GCRAScript``) is
+/// decided as empty, so its request is limited, and rewritten as such; it is counted in
+/// `sidecar_redis_errors_total{kind="damaged_bucket"}` and ``damagedBucketCount``, and the first
+/// one is logged.
 public final class RedisRateLimiter: RateLimiter {
     /// How to reach Redis and what to do when it cannot answer.
     public struct Configuration: Sendable {
@@ -25,6 +35,8 @@ public final class RedisRateLimiter: RateLimiter {
         public var breakerMaximumBackoff: TimeAmount
         /// Denied buckets remembered at most per event loop.
         public var maximumCachedDenials: Int
+        /// Where the limiter's metrics go; the global `MetricsSystem` factory by default.
+        public var metricsFactory: any MetricsFactory
 
         public init(
             redis: RedisConnection.Configuration,
@@ -33,7 +45,8 @@ public final class RedisRateLimiter: RateLimiter {
             breakerThreshold: Int = 3,
             breakerInitialBackoff: TimeAmount = .milliseconds(250),
             breakerMaximumBackoff: TimeAmount = .seconds(5),
-            maximumCachedDenials: Int = 100_000
+            maximumCachedDenials: Int = 100_000,
+            metricsFactory: any MetricsFactory = MetricsSystem.factory
         ) {
             self.redis = redis
             self.timeout = timeout
@@ -42,6 +55,7 @@ public final class RedisRateLimiter: RateLimiter {
             self.breakerInitialBackoff = breakerInitialBackoff
             self.breakerMaximumBackoff = breakerMaximumBackoff
             self.maximumCachedDenials = maximumCachedDenials
+            self.metricsFactory = metricsFactory
         }
     }
 
@@ -52,6 +66,7 @@ public final class RedisRateLimiter: RateLimiter {
     let logger: Logger
     let metrics: RedisLimiterMetrics
     private let failureMode: Mutex<RateLimitFailureMode>
+    private let damaged = Atomic<Int>(0)
     private let batchers: [ObjectIdentifier: (loop: any EventLoop, box: NIOLoopBoundBox<RedisBatcher?>)]
 
     /// Creates the limiter for the loops of `group` and starts connecting each loop to Redis.
@@ -66,7 +81,7 @@ public final class RedisRateLimiter: RateLimiter {
         self.configuration = configuration
         self.parameters = rules.map { GCRAParameters(rule: $0) }
         self.logger = logger
-        self.metrics = RedisLimiterMetrics(rules: rules)
+        self.metrics = RedisLimiterMetrics(rules: rules, factory: configuration.metricsFactory)
         self.failureMode = Mutex(failureMode)
         var batchers: [ObjectIdentifier: (loop: any EventLoop, box: NIOLoopBoundBox<RedisBatcher?>)] = [:]
         for loop in group.makeIterator() {
@@ -94,6 +109,25 @@ public final class RedisRateLimiter: RateLimiter {
         let matches = matcher.matches(request)
         if matches.isEmpty { return .unlimited }
         return batcher(on: eventLoop).check(matches, request: request)
+    }
+
+    /// Damaged bucket values Redis found and replaced (see ``GCRAScript``).
+    public var damagedBucketCount: Int {
+        damaged.load(ordering: .relaxed)
+    }
+
+    /// Counts buckets the script found damaged; logs the first one.
+    func damagedBuckets(_ keys: [String]) {
+        metrics.errors["damaged_bucket"]?.increment(by: keys.count)
+        let (_, total) = damaged.add(keys.count, ordering: .relaxed)
+        guard total == keys.count else { return }
+        logger.warning(
+            "a rate-limit bucket in Redis held a value the sidecar never writes; decided as empty and rewritten",
+            metadata: [
+                "keys": "\(keys)",
+                "note": "later ones are counted in sidecar_redis_errors_total{kind=\"damaged_bucket\"}, not logged",
+            ]
+        )
     }
 
     /// Closes every loop's Redis connection.
@@ -138,18 +172,21 @@ public final class RedisRateLimiter: RateLimiter {
 /// The metrics the Redis limiter records, with label sets resolved once.
 struct RedisLimiterMetrics: Sendable {
     let decisions: DecisionCounters
-    let requestDuration = Metrics.Timer(label: "sidecar_redis_request_duration_seconds")
-    let batchSize = Recorder(label: "sidecar_redis_batch_size", aggregate: true)
-    let up = Gauge(label: "sidecar_redis_up")
+    let requestDuration: Metrics.Timer
+    let batchSize: Recorder
+    let up: Gauge
     let errors: [String: Counter]
 
-    static let errorKinds = ["timeout", "connection", "reply", "script"]
+    static let errorKinds = ["timeout", "connection", "reply", "script", "damaged_bucket"]
 
-    init(rules: [RateLimitRule]) {
-        self.decisions = DecisionCounters(rules: rules, sources: [.redis, .open, .closed, .cache])
+    init(rules: [RateLimitRule], factory: any MetricsFactory) {
+        self.decisions = DecisionCounters(rules: rules, sources: [.redis, .open, .closed, .cache], factory: factory)
+        self.requestDuration = Metrics.Timer(label: "sidecar_redis_request_duration_seconds", factory: factory)
+        self.batchSize = Recorder(label: "sidecar_redis_batch_size", aggregate: true, factory: factory)
+        self.up = Gauge(label: "sidecar_redis_up", factory: factory)
         self.errors = Dictionary(
             uniqueKeysWithValues: Self.errorKinds.map {
-                ($0, Counter(label: "sidecar_redis_errors_total", dimensions: [("kind", $0)]))
+                ($0, Counter(label: "sidecar_redis_errors_total", dimensions: [("kind", $0)], factory: factory))
             }
         )
     }

@@ -9,7 +9,10 @@ public struct ReplicaHeartbeat: Sendable {
     /// The sorted set of replica ids.
     public static let key = "sidecar:replicas"
 
+    /// Effects replication first, as in ``GCRAScript``: before Redis 5 a script that calls `TIME`
+    /// (not deterministic) may only write once it has asked for it.
     static let script = """
+        if redis.replicate_commands then redis.replicate_commands() end
         local time = redis.call('TIME')
         local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
         redis.call('ZADD', KEYS[1], now, ARGV[1])

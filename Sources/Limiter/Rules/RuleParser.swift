@@ -10,7 +10,7 @@ public enum RuleParser {
         "ip, host, header:<Name>, jwt:<claim> or tls:subject, joined by | (first present) or + (combined)"
 
     /// The longest period accepted: 36500 days (a century; anything longer is a typo).
-    static let maximumPeriodMicroseconds: Int64 = 36_500 * 86_400_000_000
+    static let maximumPeriodMicroseconds = RuleValueBounds.maximumPeriodMicroseconds
 
     /// Parses `text` into a rule named `name`.
     public static func parse(name: String, _ text: String) throws(RuleParseError) -> RateLimitRule {
@@ -66,6 +66,14 @@ public enum RuleParser {
 
         let effectiveBurst = burst ?? count
         let effectiveCost = cost ?? 1
+        let largestBurst = RuleValueBounds.largestBurst(count: count, periodMicroseconds: period)
+        guard effectiveBurst <= largestBurst else {
+            throw RuleParseError(
+                "burst \(effectiveBurst) is too large for \"\(rateToken)\": the largest accepted is \(largestBurst) "
+                    + "(an empty bucket must refill within 36500 days: burst × period / count); "
+                    + "lower the burst or raise the count"
+            )
+        }
         guard effectiveCost <= effectiveBurst else {
             throw RuleParseError(
                 "cost \(effectiveCost) is larger than burst \(effectiveBurst): the rule could never admit a request; "
@@ -91,8 +99,10 @@ public enum RuleParser {
         guard parts.count == 2, !parts[0].isEmpty, parts[0].utf8.allSatisfy(isDigit), !parts[1].isEmpty else {
             throw RuleParseError("expected \(rateExpectation), got \"\(token)\"")
         }
-        guard let count = Int(parts[0]), count > 0 else {
-            throw RuleParseError("expected a count between 1 and \(Int.max) before \"/\", got \"\(parts[0])\"")
+        guard let count = try boundedInteger(parts[0], named: "count") else {
+            throw RuleParseError(
+                "expected a count between 1 and \(RuleValueBounds.maximumTokens) before \"/\", got \"\(parts[0])\""
+            )
         }
         let periodText = parts[1]
         let unitMicroseconds: Int64
@@ -118,7 +128,7 @@ public enum RuleParser {
         }
         let (period, overflow) = multiplier.multipliedReportingOverflow(by: unitMicroseconds)
         guard !overflow, period <= maximumPeriodMicroseconds else {
-            throw RuleParseError("period \"\(periodText)\" is too long: expected at most 36500d")
+            throw RuleParseError("period \"\(periodText)\" is too long: the largest accepted is 36500d")
         }
         guard Int64(count) <= period else {
             throw RuleParseError(
@@ -128,12 +138,25 @@ public enum RuleParser {
         return (count, period)
     }
 
-    /// A whole number ≥ 1 following `clause`.
+    /// A whole number ≥ 1 following `clause`, at most ``RuleValueBounds/maximumTokens``.
     static func positiveInteger(_ token: Substring, after clause: String) throws(RuleParseError) -> Int {
-        guard token.utf8.allSatisfy(isDigit), let value = Int(token), value > 0 else {
+        guard token.utf8.allSatisfy(isDigit), let value = try boundedInteger(token, named: clause) else {
             throw RuleParseError("expected a positive whole number after \"\(clause)\", got \"\(token)\"")
         }
         return value
+    }
+
+    /// Digits as a count, burst or cost, at most ``RuleValueBounds/maximumTokens``; `nil` for zero or no digits.
+    static func boundedInteger(_ digits: Substring, named name: String) throws(RuleParseError) -> Int? {
+        let largest = RuleValueBounds.maximumTokens
+        // Leading zeros aside, more digits than the largest value has means too large, whatever Int holds.
+        let significant = digits.drop { $0 == "0" }
+        guard significant.count <= String(largest).count, let value = Int(significant.isEmpty ? "0" : significant),
+            value <= largest
+        else {
+            throw RuleParseError("\(name) \(digits) is too large: the largest accepted is \(largest)")
+        }
+        return value > 0 ? value : nil
     }
 
     /// The `by` clause's key expression: `|` separates alternatives, `+` joins parts.

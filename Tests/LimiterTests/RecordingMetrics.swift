@@ -1,0 +1,65 @@
+import Metrics
+import Synchronization
+
+/// A metrics backend for one test: counters kept by label and dimensions, read back by the test;
+/// recorders and timers are dropped. Passed to a limiter's configuration, never bootstrapped.
+final class RecordingMetrics: MetricsFactory {
+    private let counters = Mutex<[String: Int64]>([:])
+
+    /// The value of the counter `label` with exactly `dimensions` (0 when never incremented).
+    func counter(_ label: String, _ dimensions: [(String, String)] = []) -> Int64 {
+        let name = Self.name(label, dimensions)
+        return self.counters.withLock { $0[name] ?? 0 }
+    }
+
+    /// `sidecar_ratelimit_decisions_total` of `rule`, `decision` and `source`.
+    func decisions(_ rule: String, _ decision: String, source: String) -> Int64 {
+        self.counter(
+            "sidecar_ratelimit_decisions_total",
+            [("rule", rule), ("decision", decision), ("source", source)]
+        )
+    }
+
+    func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
+        RecordedCounter(metrics: self, name: Self.name(label, dimensions))
+    }
+
+    func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
+        Dropped()
+    }
+
+    func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
+        Dropped()
+    }
+
+    func destroyCounter(_ handler: any CounterHandler) {}
+    func destroyRecorder(_ handler: any RecorderHandler) {}
+    func destroyTimer(_ handler: any TimerHandler) {}
+
+    fileprivate func add(_ amount: Int64, to name: String) {
+        self.counters.withLock { $0[name, default: 0] += amount }
+    }
+
+    private static func name(_ label: String, _ dimensions: [(String, String)]) -> String {
+        label + "{" + dimensions.map { "\($0.0)=\($0.1)" }.joined(separator: ",") + "}"
+    }
+}
+
+private final class RecordedCounter: CounterHandler {
+    let metrics: RecordingMetrics
+    let name: String
+
+    init(metrics: RecordingMetrics, name: String) {
+        self.metrics = metrics
+        self.name = name
+    }
+
+    func increment(by amount: Int64) { self.metrics.add(amount, to: self.name) }
+    func reset() {}
+}
+
+private final class Dropped: RecorderHandler, TimerHandler {
+    func record(_ value: Int64) {}
+    func record(_ value: Double) {}
+    func recordNanoseconds(_ duration: Int64) {}
+}
