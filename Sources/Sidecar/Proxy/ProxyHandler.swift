@@ -518,7 +518,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
                 status: Int(status.code),
                 durationSeconds: Double(duration.nanoseconds) / 1e9,
                 requestID: current.forwarded.requestID,
-                client: current.forwarded.clientAddress,
+                client: current.forwarded.clientAddress?.description,
                 source: source,
                 timeUnixSeconds: Double(wallClockNanoseconds()) / 1e9
             )
@@ -716,7 +716,7 @@ extension ProxyHandler {
 /// A request as the rate limiter sees it.
 struct ProxiedRequest: RateLimitRequest {
     var head: HTTPRequestHead
-    var clientAddress: String?
+    var clientAddress: ClientAddress?
     var host: String?
     var tlsSubject: String? = nil
     var claims: JWTClaims? = nil

@@ -50,7 +50,8 @@ final class ProxyServer: Sendable {
         let settings = ProxyHandler.Settings(
             forwarding: ForwardingPolicy(
                 trustedProxies: TrustedProxies(configuration.trustedProxies),
-                scheme: tls == nil ? "http" : "https"
+                scheme: tls == nil ? "http" : "https",
+                ipv6PrefixLength: configuration.ipv6PrefixLength
             ),
             rateLimitHeaders: RateLimitResponseHeaders(mode: configuration.rateLimitHeaders),
             maxBodyBytes: configuration.maxBodyBytes,
