@@ -6,7 +6,9 @@
 public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
     /// Which protocol the address belongs to.
     public enum Family: Sendable, Hashable {
+        /// IPv4: 32 bits.
         case ipv4
+        /// IPv6: 128 bits, never IPv4-mapped once parsed.
         case ipv6
     }
 

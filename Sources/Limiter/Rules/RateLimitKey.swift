@@ -10,6 +10,7 @@ public struct RateLimitKey: Sendable, Hashable {
     /// What a request lacking every alternative is counted under.
     public var unidentified: Unidentified
 
+    /// A key of `alternatives` in order; by default a request lacking all of them counts by client address.
     public init(alternatives: [[Part]], unidentified: Unidentified = .clientAddress) {
         self.alternatives = alternatives
         self.unidentified = unidentified
