@@ -16,8 +16,8 @@ public protocol RateLimitRequest {
     var method: String { get }
     /// The path without its query.
     var path: Substring { get }
-    /// The client's address after the trusted-proxy walk, as text.
-    var clientAddress: String? { get }
+    /// The client's address after the trusted-proxy walk; `nil` when unknown (a Unix-socket peer).
+    var clientAddress: ClientAddress? { get }
     /// The request's host, lower-cased and without port.
     var host: String? { get }
     /// The first value of a header, by case-insensitive name.

@@ -11,7 +11,10 @@ import Testing
         ("fd00::/8", "fd00::/8"),
         ("::", "::/128"),
         ("::/0", "::/0"),
-        ("::ffff:10.0.0.1", "::ffff:10.0.0.1/128"),
+        ("::ffff:10.0.0.1", "10.0.0.1/32"),
+        ("::ffff:10.0.0.0/104", "10.0.0.0/8"),
+        ("::ffff:0:0/96", "0.0.0.0/0"),
+        ("::ffff:0:0/80", "::/80"),
         ("2001:DB8:0:0:0:0:0:1/64", "2001:db8::/64"),
         ("2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1/128"),
         ("2001:0db8:0000:0001:0000:0000:0000:0001", "2001:db8:0:1::1/128"),
@@ -50,7 +53,7 @@ import Testing
         let network = try #require(IPNetwork(parsing: "10.0.0.0/8"))
         #expect(network.contains(ipAddressText: "10.255.1.2"))
         #expect(!network.contains(ipAddressText: "11.0.0.1"))
-        #expect(network.contains([10, 0, 0, 1]))
+        #expect(network.contains(IPAddress(ipv4: 0x0A00_0001)))
         #expect(!network.contains(ipAddressText: "not an address"))
     }
 
@@ -92,10 +95,16 @@ import Testing
         #expect(!network.contains(ipAddressText: "11.1.2.3"))
     }
 
-    @Test func addressTextRoundTrip() throws {
+    @Test func shortIPv6NetworksContainIPv4ThroughItsMappedForm() throws {
+        #expect(try #require(IPNetwork(parsing: "::/0")).contains(ipAddressText: "203.0.113.9"))
+        #expect(try #require(IPNetwork(parsing: "::ffff:0:0/80")).contains(ipAddressText: "203.0.113.9"))
+        #expect(!(try #require(IPNetwork(parsing: "2001:db8::/32")).contains(ipAddressText: "203.0.113.9")))
+    }
+
+    @Test func addressTextKeepsTheFamilyAsWritten() throws {
         let bytes = try #require(IPAddressText.bytes(parsing: "2001:db8::8a2e:370:7334"))
-        #expect(bytes.count == 16)
-        #expect(IPAddressText.format(bytes) == "2001:db8::8a2e:370:7334")
+        #expect(bytes == [0x20, 0x01, 0x0D, 0xB8, 0, 0, 0, 0, 0, 0, 0x8A, 0x2E, 0x03, 0x70, 0x73, 0x34])
         #expect(IPAddressText.bytes(parsing: "127.0.0.1") == [127, 0, 0, 1])
+        #expect(IPAddressText.bytes(parsing: "::ffff:127.0.0.1")?.count == 16)
     }
 }

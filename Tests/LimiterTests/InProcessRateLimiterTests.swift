@@ -66,13 +66,13 @@ private let byIP = RateLimitKey(alternatives: [[.ip]])
     #expect(RuleMatcher.clientKey(header, of: withoutKey) == "ip:9:192.0.2.1")
     let joined = RateLimitKey(alternatives: [[.ip, .host]])
     #expect(RuleMatcher.clientKey(joined, of: withoutKey) == "ip:9:192.0.2.1+host:11:api.example")
-    #expect(RuleMatcher.clientKey(joined, of: TestRequest(host: nil)) == nil)
+    #expect(RuleMatcher.clientKey(joined, of: TestRequest(host: nil)) == "ip:9:192.0.2.1")
     // jwt parts count as absent until tokens are verified.
     let jwt = RateLimitKey(alternatives: [[.jwt("sub")], [.ip]])
     #expect(RuleMatcher.clientKey(jwt, of: withoutKey) == "ip:9:192.0.2.1")
 }
 
-@Test func ruleWithoutItsKeyIsSkipped() {
+@Test func ruleWithoutItsKeyCountsTheClientAddress() {
     let rules = [
         RateLimitRule(
             name: "by_key",
@@ -83,11 +83,16 @@ private let byIP = RateLimitKey(alternatives: [[.ip]])
         RateLimitRule(name: "fleet", count: 100, periodMicroseconds: second),
     ]
     let matcher = RuleMatcher(rules: rules)
-    #expect(matcher.matches(TestRequest()) == [RuleMatch(ruleIndex: 1, clientKey: nil)])
+    #expect(
+        matcher.matches(TestRequest()) == [
+            RuleMatch(ruleIndex: 0, clientKey: "ip:9:192.0.2.1"), RuleMatch(ruleIndex: 1, clientKey: nil),
+        ]
+    )
     #expect(matcher.matches(TestRequest(headers: ["x-api-key": "a"])).map(\.ruleIndex) == [0, 1])
-    // Without the header only "fleet" counts: "by_key" never limits.
+    // Leaving the header out does not escape "by_key": the client address is limited instead.
     let limiter = limiter(rules)
-    for _ in 0..<5 { #expect(limiter.decide(TestRequest())?.verdict == .allowed) }
+    #expect(limiter.decide(TestRequest())?.verdict == .allowed)
+    #expect(limiter.decide(TestRequest())?.verdict == .limited)
 }
 
 @Test func oneDenyingRuleSpendsNoOtherRule() throws {

@@ -5,7 +5,7 @@ import Synchronization
 struct TestRequest: RateLimitRequest {
     var method = "GET"
     var path: Substring = "/"
-    var clientAddress: String? = "192.0.2.1"
+    var clientAddress: ClientAddress? = "192.0.2.1"
     var host: String? = "api.example"
     var headers: [String: String] = [:]
 
@@ -22,5 +22,13 @@ final class ManualClock: Sendable {
 
     func advance(by microseconds: Int64) {
         self.value.withLock { $0 += microseconds }
+    }
+}
+
+/// Test requests name their client in text: `TestRequest(clientAddress: "10.0.0.\(n)")`.
+extension ClientAddress: ExpressibleByStringInterpolation {
+    public init(stringLiteral text: String) {
+        guard let address = IPAddress(parsing: text) else { fatalError("not an IP address: \(text)") }
+        self.init(address)
     }
 }

@@ -78,6 +78,7 @@ private func problems(_ environment: [String: String]) -> [String] {
                 "SIDECAR_REDIS_FAILURE_MODE=local",
                 "SIDECAR_REPLICAS= (unset: from Redis heartbeats, else 1)",
                 "SIDECAR_TRUSTED_PROXIES= (unset: no proxy is trusted)",
+                "SIDECAR_IPV6_PREFIX=64",
                 "SIDECAR_JWT_HS256_SECRET_FILE= (unset: no HS256 verification)",
                 "SIDECAR_JWT_PUBLIC_KEY_FILE= (unset: no public-key verification)",
                 "SIDECAR_RATELIMIT_HEADERS=draft",
@@ -129,6 +130,10 @@ private func problems(_ environment: [String: String]) -> [String] {
         ("SIDECAR_REPLICAS", "3", "3"),
         ("SIDECAR_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8,192.168.1.1", "10.0.0.0/8,fd00::/8,192.168.1.1/32"),
         ("SIDECAR_TRUSTED_PROXIES", "10.1.2.3/8,", "10.0.0.0/8"),
+        ("SIDECAR_TRUSTED_PROXIES", "::ffff:10.0.0.0/104", "10.0.0.0/8"),
+        ("SIDECAR_IPV6_PREFIX", "56", "56"),
+        ("SIDECAR_IPV6_PREFIX", "128", "128"),
+        ("SIDECAR_IPV6_PREFIX", "1", "1"),
         ("SIDECAR_RATELIMIT_HEADERS", "legacy", "legacy"),
         ("SIDECAR_RATELIMIT_HEADERS", "both", "both"),
         ("SIDECAR_RATELIMIT_HEADERS", "off", "off"),
@@ -223,6 +228,9 @@ private func problems(_ environment: [String: String]) -> [String] {
         ("SIDECAR_REPLICAS", "0", "expected a whole number of at least 1"),
         ("SIDECAR_REPLICAS", "two", "expected a whole number"),
         ("SIDECAR_TRUSTED_PROXIES", "10.0.0.0/8, 10.0.0.0/33, x", #"not valid: "10.0.0.0/33", "x""#),
+        ("SIDECAR_IPV6_PREFIX", "0", "expected an IPv6 prefix length from 1 to 128"),
+        ("SIDECAR_IPV6_PREFIX", "129", "expected an IPv6 prefix length from 1 to 128"),
+        ("SIDECAR_IPV6_PREFIX", "/64", "expected an IPv6 prefix length from 1 to 128"),
         ("SIDECAR_JWT_HS256_SECRET_FILE", "/nonexistent/secret", "expected a readable file: no such file"),
         ("SIDECAR_JWT_PUBLIC_KEY_FILE", "/", "expected a readable file: this is a directory"),
         ("SIDECAR_RATELIMIT_HEADERS", "ietf", "expected one of draft, legacy, both, off"),
@@ -383,7 +391,7 @@ private func problems(_ environment: [String: String]) -> [String] {
         #expect(
             ruleLines == [
                 "SIDECAR_LIMIT_FLEET=5000/s",
-                "SIDECAR_LIMIT_JOBS=10/m by jwt:sub on POST /jobs",
+                "SIDECAR_LIMIT_JOBS=10/m by jwt:sub|ip on POST /jobs",
                 "SIDECAR_LIMIT_PER_USER=100/s burst 200 by jwt:sub|ip",
             ]
         )

@@ -43,7 +43,79 @@ struct ForwardingPolicyTests {
         #expect(forwarded.head.headers["x-forwarded-proto"] == ["https"])
         #expect(forwarded.head.headers["x-forwarded-host"] == ["api.example"])
         #expect(forwarded.head.headers["x-request-id"] == ["generated"])
-        #expect(forwarded.clientAddress == "10.1.2.3")
+        #expect(forwarded.clientAddress?.description == "10.1.2.3")
+    }
+
+    // MARK: The client address
+
+    private func client(
+        peer: String?,
+        forwardedFor: [String],
+        trusting trusted: [String] = ["10.0.0.0/8", "fd00::/8"],
+        ipv6PrefixLength: Int = 64
+    ) -> ForwardingPolicy.ForwardedRequest {
+        let policy = ForwardingPolicy(
+            trustedProxies: TrustedProxies(trusted.map { IPNetwork(parsing: $0)! }),
+            scheme: "https",
+            ipv6PrefixLength: ipv6PrefixLength
+        )
+        let head = HTTPRequestHead(
+            version: .http1_1,
+            method: .GET,
+            uri: "/",
+            headers: HTTPHeaders(forwardedFor.map { ("X-Forwarded-For", $0) })
+        )
+        return policy.forwardRequest(head, peer: peer, requestIDGenerator: { "id" })
+    }
+
+    @Test func theWalkReadsPortsAndBracketsAndComparesParsedAddresses() {
+        #expect(
+            client(peer: "10.0.0.1", forwardedFor: ["203.0.113.7:5678"]).clientAddress?.description == "203.0.113.7"
+        )
+        #expect(
+            client(peer: "10.0.0.1", forwardedFor: ["[2001:db8::1]:443"]).clientAddress?.description == "2001:db8::1"
+        )
+        #expect(client(peer: "10.0.0.1", forwardedFor: ["[2001:db8::1]"]).clientAddress?.description == "2001:db8::1")
+        // The peer as a dual-stack socket reports it, IPv4-mapped, is still the trusted 10.0.0.1.
+        #expect(
+            client(peer: "::ffff:10.0.0.1", forwardedFor: ["203.0.113.7, 10.0.0.2:80"]).clientAddress?.description
+                == "203.0.113.7"
+        )
+        // An untrusted peer is the client whatever it forwards, folded to IPv4.
+        #expect(
+            client(peer: "::ffff:198.51.100.4", forwardedFor: ["203.0.113.7"]).clientAddress?.description
+                == "198.51.100.4"
+        )
+    }
+
+    @Test func garbageStopsTheWalkAtTheTrustedProxyThatForwardedIt() {
+        let forwarded = client(peer: "10.0.0.1", forwardedFor: ["203.0.113.7, unknown, 10.0.0.2"])
+        #expect(forwarded.clientAddress?.description == "10.0.0.2")
+        #expect(
+            client(peer: "10.0.0.1", forwardedFor: ["203.0.113.7, 1.2.3.4:99999"]).clientAddress?.description
+                == "10.0.0.1"
+        )
+    }
+
+    @Test func theForwardedHeaderKeepsTheTextAndAddsThePeer() {
+        let forwarded = client(peer: "10.0.0.1", forwardedFor: ["203.0.113.7:5678", "[2001:db8::1]"])
+        #expect(forwarded.head.headers["x-forwarded-for"] == ["203.0.113.7:5678, [2001:db8::1], 10.0.0.1"])
+        let untrusted = client(peer: "198.51.100.4", forwardedFor: ["203.0.113.7"])
+        #expect(untrusted.head.headers["x-forwarded-for"] == ["198.51.100.4"])
+    }
+
+    @Test func theClientCarriesTheIPv6PrefixForByIP() {
+        let per64 = client(peer: "2001:db8:1:2::99", forwardedFor: [])
+        #expect(per64.clientAddress?.keyText == "2001:db8:1:2::/64")
+        #expect(per64.clientAddress?.description == "2001:db8:1:2::99")
+        let per56 = client(peer: "2001:db8:1:2::99", forwardedFor: [], ipv6PrefixLength: 56)
+        #expect(per56.clientAddress?.keyText == "2001:db8:1::/56")
+        let perAddress = client(peer: "2001:db8:1:2::99", forwardedFor: [], ipv6PrefixLength: 128)
+        #expect(perAddress.clientAddress?.keyText == "2001:db8:1:2::99")
+    }
+
+    @Test func noPeerAddressIsAnUnknownClient() {
+        #expect(client(peer: nil, forwardedFor: ["203.0.113.7"]).clientAddress == nil)
     }
 
     @Test func normalisesChunkedFramingAndExpect() {

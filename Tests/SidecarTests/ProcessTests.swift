@@ -28,7 +28,7 @@ struct ProcessTests {
         )
         let result = await sidecar.finish()
         #expect(result.status == 0)
-        #expect(result.output.contains("SIDECAR_LIMIT_JOBS=10/m by jwt:sub on POST /jobs"))
+        #expect(result.output.contains("SIDECAR_LIMIT_JOBS=10/m by jwt:sub|ip on POST /jobs"))
         #expect(result.output.contains("SIDECAR_UPSTREAM=http://127.0.0.1:8000"))
     }
 

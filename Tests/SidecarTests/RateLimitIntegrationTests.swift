@@ -263,4 +263,50 @@ struct JWTKeyIntegrationTests {
             #expect(try await status(nil) == 429)
         }
     }
+
+    /// DESIGN's own example, `by jwt:sub` alone: a request without a verified token is not
+    /// unlimited but counted under its client address, as if the chain ended in `|ip`.
+    @Test func leavingTheTokenOutDoesNotEscapeAJWTRule() async throws {
+        let secret = "a secret shared with the gateway, 32+ bytes"
+        let path = "/tmp/sidecar-jwt-\(UInt32.random(in: 0...UInt32.max)).secret"
+        try (secret + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: "not the gateway's secret at all!!"), digestAlgorithm: .sha256)
+        let forged = try await keys.sign(Payload(sub: "alice"))
+        func base64URL(_ text: String) -> String {
+            Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        }
+        let unsigned = base64URL(#"{"alg":"none","typ":"JWT"}"#) + "." + base64URL(#"{"sub":"alice"}"#) + "."
+
+        try await SidecarHarness.with(configure: {
+            $0.rules = [try! RuleParser.parse(name: "jobs", "3/m by jwt:sub on POST /echo")]
+            $0.jwtHS256SecretFile = path
+        }) { harness in
+            func status(_ token: String?) async throws -> Int {
+                try await harness.send(
+                    "/echo",
+                    method: .POST,
+                    headers: token.map { [("Authorization", "Bearer \($0)")] } ?? []
+                ).status
+            }
+            // No token, a forged one and `alg: none` all spend the one bucket of 127.0.0.1.
+            var statuses: [Int] = []
+            for token in [nil, forged, unsigned, nil, unsigned] { statuses.append(try await status(token)) }
+            #expect(statuses == [200, 200, 200, 429, 429])
+        }
+    }
+
+    @Test func headSpendsTheGetLimit() async throws {
+        try await SidecarHarness.with(configure: {
+            $0.rules = [try! RuleParser.parse(name: "reads", "2/m by ip on GET /hello")]
+        }) { harness in
+            var statuses: [Int] = []
+            for method in [HTTPMethod.HEAD, .HEAD, .GET, .HEAD] {
+                statuses.append(try await harness.send("/hello", method: method).status)
+            }
+            #expect(statuses == [200, 200, 429, 429])
+        }
+    }
 }

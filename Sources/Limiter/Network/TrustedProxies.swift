@@ -7,26 +7,38 @@ public struct TrustedProxies: Sendable, Hashable {
         self.networks = networks
     }
 
-    /// Whether `address` (an IP literal) lies in a trusted network.
-    @inlinable
-    public func isTrusted(_ address: some StringProtocol) -> Bool {
-        if networks.isEmpty { return false }
-        let text = String(address)
-        return networks.contains { $0.contains(ipAddressText: text) }
+    /// Whether `address` lies in a trusted network.
+    public func isTrusted(_ address: IPAddress) -> Bool {
+        for network in networks where network.contains(address) { return true }
+        return false
     }
 
     /// The client's address: walks `X-Forwarded-For` right to left from `peer` while the hop is trusted.
     ///
-    /// `forwardedFor` holds the header's values in order; each may list several comma-separated hops.
-    public func clientAddress(peer: String, forwardedFor: [String]) -> String {
+    /// `forwardedFor` holds the header's values in order; each may list several comma-separated hops,
+    /// each an address with an optional port or brackets (see ``IPAddress/init(forwardedForEntry:)``).
+    /// The walk stops at the first hop that is not trusted: that hop is the client. An entry that is
+    /// not an address (`unknown`, a name, garbage) cannot be the client and stops the walk too: the
+    /// client is then the last address read, the trusted proxy that passed the garbage on. Empty
+    /// entries (`a,,b`) are skipped.
+    public func clientAddress(peer: IPAddress, forwardedFor: [String]) -> IPAddress {
         guard isTrusted(peer) else { return peer }
         var client = peer
         for value in forwardedFor.reversed() {
-            for hop in value.split(separator: ",").reversed() {
-                let address = hop.trimmingSpaces()
-                if address.isEmpty { continue }
-                client = String(address)
-                if !isTrusted(address) { return client }
+            var rest = Substring(value)
+            while !rest.isEmpty {
+                let entry: Substring
+                if let comma = rest.utf8.lastIndex(of: UInt8(ascii: ",")) {
+                    entry = rest[rest.utf8.index(after: comma)...]
+                    rest = rest[..<comma]
+                } else {
+                    entry = rest
+                    rest = rest[rest.endIndex...]
+                }
+                if entry.utf8.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { continue }
+                guard let hop = IPAddress(forwardedForEntry: entry) else { return client }
+                client = hop
+                if !isTrusted(hop) { return client }
             }
         }
         return client

@@ -2,12 +2,18 @@
 ///
 /// `+` binds tighter than `|`: `jwt:sub|ip+host` is `jwt:sub` or else `ip` joined with `host`.
 /// An alternative is present when all its parts are; the first present alternative is the key.
+/// A request lacking every alternative is counted under its client address, as if the chain
+/// ended in `|ip`, unless it ends in `|none` (``unidentified`` is ``Unidentified/notLimited``).
 public struct RateLimitKey: Sendable, Hashable {
     /// Alternatives in order of preference; each is a non-empty list of parts joined with `+`.
     public var alternatives: [[Part]]
+    /// What a request lacking every alternative is counted under.
+    public var unidentified: Unidentified
 
-    public init(alternatives: [[Part]]) {
+    /// A key of `alternatives` in order; by default a request lacking all of them counts by client address.
+    public init(alternatives: [[Part]], unidentified: Unidentified = .clientAddress) {
         self.alternatives = alternatives
+        self.unidentified = unidentified
     }
 
     /// One source of a key value.
@@ -22,5 +28,15 @@ public struct RateLimitKey: Sendable, Hashable {
         case host
         /// The subject of the client certificate verified by mTLS.
         case tlsSubject
+    }
+
+    /// What happens to a request that lacks every alternative.
+    public enum Unidentified: Sendable, Hashable {
+        /// Counted under its client address, the same key as an `ip` alternative gives (the default:
+        /// no limit is skipped by leaving a header or token out); a request whose address is unknown
+        /// too shares one bucket with every other such request.
+        case clientAddress
+        /// Not limited by this rule: the chain ends in `|none`.
+        case notLimited
     }
 }

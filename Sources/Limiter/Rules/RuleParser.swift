@@ -159,17 +159,41 @@ public enum RuleParser {
         return value > 0 ? value : nil
     }
 
-    /// The `by` clause's key expression: `|` separates alternatives, `+` joins parts.
+    /// The `by` clause's key expression: `|` separates alternatives, `+` joins parts, and a final
+    /// `|none` leaves requests lacking every alternative unlimited instead of counted by client address.
     static func parseKey(_ token: Substring) throws(RuleParseError) -> RateLimitKey {
         var alternatives: [[RateLimitKey.Part]] = []
-        for alternative in token.split(separator: "|", omittingEmptySubsequences: false) {
+        var unidentified = RateLimitKey.Unidentified.clientAddress
+        let texts = token.split(separator: "|", omittingEmptySubsequences: false)
+        for (position, alternative) in texts.enumerated() {
+            if alternative.lowercased() == "none" {
+                guard texts.count > 1 else {
+                    throw RuleParseError(
+                        "\"by none\" would limit no request: remove \"by\" for one bucket for the whole fleet, "
+                            + "or end a chain with it, as in \"by header:X-Api-Key|none\""
+                    )
+                }
+                guard position == texts.count - 1 else {
+                    throw RuleParseError(
+                        "\"none\" must be the last alternative in \"\(token)\", as in \"by jwt:sub|none\""
+                    )
+                }
+                unidentified = .notLimited
+                continue
+            }
             var parts: [RateLimitKey.Part] = []
             for part in alternative.split(separator: "+", omittingEmptySubsequences: false) {
+                if part.lowercased() == "none" {
+                    throw RuleParseError(
+                        "\"none\" cannot be joined with + in \"\(token)\": it stands alone as the last alternative, "
+                            + "as in \"by jwt:sub|none\""
+                    )
+                }
                 parts.append(try parseKeyPart(part, in: token))
             }
             alternatives.append(parts)
         }
-        return RateLimitKey(alternatives: alternatives)
+        return RateLimitKey(alternatives: alternatives, unidentified: unidentified)
     }
 
     static func parseKeyPart(_ part: Substring, in expression: Substring) throws(RuleParseError) -> RateLimitKey.Part {

@@ -141,6 +141,15 @@ struct ConfigurationLoader {
             },
             replicas: optional(.replicas) { text throws(ValueProblem) in try Parse.integer(text, in: 1...Int.max) },
             trustedProxies: value(.trustedProxies, default: [], Parse.networks),
+            ipv6PrefixLength: value(.ipv6Prefix, default: ClientAddress.defaultIPv6PrefixLength) {
+                text throws(ValueProblem) in
+                guard let length = try? Parse.integer(text, in: 1...128) else {
+                    throw ValueProblem(
+                        "expected an IPv6 prefix length from 1 to 128, such as 64 (one bucket per /64) or 128 (one per address)"
+                    )
+                }
+                return length
+            },
             jwtHS256SecretFile: optional(.jwtHS256SecretFile, Parse.readableFile),
             jwtPublicKeyFile: optional(.jwtPublicKeyFile, Parse.readableFile),
             rules: loadRules(),

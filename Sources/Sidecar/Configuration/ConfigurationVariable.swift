@@ -14,6 +14,7 @@ enum ConfigurationVariable: String, CaseIterable, Sendable {
     case redisFailureMode = "SIDECAR_REDIS_FAILURE_MODE"
     case replicas = "SIDECAR_REPLICAS"
     case trustedProxies = "SIDECAR_TRUSTED_PROXIES"
+    case ipv6Prefix = "SIDECAR_IPV6_PREFIX"
     case jwtHS256SecretFile = "SIDECAR_JWT_HS256_SECRET_FILE"
     case jwtPublicKeyFile = "SIDECAR_JWT_PUBLIC_KEY_FILE"
     case rateLimitHeaders = "SIDECAR_RATELIMIT_HEADERS"

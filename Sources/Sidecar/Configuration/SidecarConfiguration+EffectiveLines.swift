@@ -5,7 +5,8 @@ extension SidecarConfiguration {
     ///
     /// Every variable appears in the reference table's order, defaults included; an unset optional
     /// one shows what that means, as in `SIDECAR_TLS_CERT_FILE= (unset: plain HTTP)`. Each rule follows
-    /// as `SIDECAR_LIMIT_<NAME>=<rule>` in canonical form.
+    /// as `SIDECAR_LIMIT_<NAME>=<rule>` as it applies (``RateLimitRule/effectiveDescription``): its key
+    /// chain written out to the implicit `|ip`, `GET` with the `HEAD` it covers.
     func effectiveLines() -> [String] {
         var lines: [String] = []
         for variable in ConfigurationVariable.allCases {
@@ -31,6 +32,7 @@ extension SidecarConfiguration {
                 shown =
                     trustedProxies.isEmpty
                     ? Self.unset("no proxy is trusted") : trustedProxies.map(\.description).joined(separator: ",")
+            case .ipv6Prefix: shown = String(ipv6PrefixLength)
             case .jwtHS256SecretFile: shown = jwtHS256SecretFile ?? Self.unset("no HS256 verification")
             case .jwtPublicKeyFile: shown = jwtPublicKeyFile ?? Self.unset("no public-key verification")
             case .rateLimitHeaders: shown = rateLimitHeaders.rawValue
@@ -58,7 +60,7 @@ extension SidecarConfiguration {
             if variable == .jwtPublicKeyFile {
                 for rule in rules {
                     lines.append(
-                        "\(ConfigurationVariable.rulePrefix)\(rule.name.uppercased())=\(rule.canonicalDescription)"
+                        "\(ConfigurationVariable.rulePrefix)\(rule.name.uppercased())=\(rule.effectiveDescription)"
                     )
                 }
             }

@@ -21,6 +21,8 @@ struct SidecarConfiguration: Sendable, Equatable {
     var replicas: Int?
     /// Networks whose `X-Forwarded-For` is believed (`SIDECAR_TRUSTED_PROXIES`).
     var trustedProxies: [IPNetwork]
+    /// Prefix length by which `by ip` groups IPv6 clients, 1 to 128 (`SIDECAR_IPV6_PREFIX`).
+    var ipv6PrefixLength: Int = ClientAddress.defaultIPv6PrefixLength
     /// File holding the HS256 secret for `jwt:` keys.
     var jwtHS256SecretFile: String?
     /// PEM public key file for `jwt:` keys.

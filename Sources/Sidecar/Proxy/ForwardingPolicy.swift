@@ -12,6 +12,8 @@ struct ForwardingPolicy: Sendable {
     var scheme: String
     /// Brings every request target to the form the gateway routes and the rules match.
     var targets = RequestTargetNormalizer()
+    /// How `by ip` groups IPv6 clients (`SIDECAR_IPV6_PREFIX`).
+    var ipv6PrefixLength = ClientAddress.defaultIPv6PrefixLength
 
     /// What the proxy learned while rewriting a request head.
     struct ForwardedRequest {
@@ -19,8 +21,8 @@ struct ForwardingPolicy: Sendable {
         var head: HTTPRequestHead
         /// The `X-Request-ID` sent upstream and echoed to the client.
         var requestID: String
-        /// The client's address after the trusted-proxy walk.
-        var clientAddress: String?
+        /// The client's address after the trusted-proxy walk, parsed; `nil` without a peer address.
+        var clientAddress: ClientAddress?
         /// The request's host without port, lower-cased.
         var host: String?
         /// Whether the client asked for `100 Continue` before sending its body.
@@ -39,7 +41,7 @@ struct ForwardingPolicy: Sendable {
         var refusal: LocalResponse?
     }
 
-    /// Rewrites `head` for the upstream. `peer` is the client's IP address as text.
+    /// Rewrites `head` for the upstream. `peer` is the connection's IP address as text (`nil` for a Unix socket).
     func forwardRequest(_ head: HTTPRequestHead, peer: String?, requestIDGenerator: () -> String) -> ForwardedRequest {
         var connection = ConnectionOptions()
         var forwardedFor: [String] = []
@@ -92,18 +94,18 @@ struct ForwardingPolicy: Sendable {
         }
         for token in connection.otherTokens { headers.remove(name: String(token)) }
 
-        let peerTrusted = peer.map { trustedProxies.isTrusted($0) } ?? false
-        let clientAddress: String?
+        // Addresses are compared parsed, never as text: the peer as NIO writes it, each hop as sent.
+        let peerAddress = peer.flatMap { IPAddress(parsing: $0) }
+        let peerTrusted = peerAddress.map { trustedProxies.isTrusted($0) } ?? false
+        var clientAddress = peerAddress.map { ClientAddress($0, ipv6PrefixLength: ipv6PrefixLength) }
         if let peer {
-            if peerTrusted, !forwardedFor.isEmpty {
-                clientAddress = trustedProxies.clientAddress(peer: peer, forwardedFor: forwardedFor)
+            if peerTrusted, let peerAddress, !forwardedFor.isEmpty {
+                let client = trustedProxies.clientAddress(peer: peerAddress, forwardedFor: forwardedFor)
+                clientAddress = ClientAddress(client, ipv6PrefixLength: ipv6PrefixLength)
                 headers.add(name: "X-Forwarded-For", value: forwardedFor.joined(separator: ", ") + ", " + peer)
             } else {
-                clientAddress = peer
                 headers.add(name: "X-Forwarded-For", value: peer)
             }
-        } else {
-            clientAddress = nil
         }
         headers.add(name: "X-Forwarded-Proto", value: peerTrusted ? (forwardedProto ?? scheme) : scheme)
         if let host = peerTrusted ? (forwardedHost ?? hostHeader) : hostHeader {

@@ -543,7 +543,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
                 status: Int(status.code),
                 durationSeconds: Double(duration.nanoseconds) / 1e9,
                 requestID: current?.forwarded.requestID ?? requestID ?? "-",
-                client: current?.forwarded.clientAddress ?? peer,
+                client: current?.forwarded.clientAddress?.description ?? peer,
                 source: source,
                 timeUnixSeconds: Double(wallClockNanoseconds()) / 1e9
             )
@@ -743,7 +743,7 @@ struct ProxiedRequest: RateLimitRequest {
     var head: HTTPRequestHead
     /// The normalised target; rules match its path.
     var target: RequestTarget?
-    var clientAddress: String?
+    var clientAddress: ClientAddress?
     var host: String?
     var tlsSubject: String? = nil
     var claims: JWTClaims? = nil

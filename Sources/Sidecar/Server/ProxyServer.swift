@@ -51,7 +51,8 @@ final class ProxyServer: Sendable {
             forwarding: ForwardingPolicy(
                 trustedProxies: TrustedProxies(configuration.trustedProxies),
                 scheme: tls == nil ? "http" : "https",
-                targets: RequestTargetNormalizer(encodedSeparators: configuration.encodedSlashes)
+                targets: RequestTargetNormalizer(encodedSeparators: configuration.encodedSlashes),
+                ipv6PrefixLength: configuration.ipv6PrefixLength
             ),
             rateLimitHeaders: RateLimitResponseHeaders(mode: configuration.rateLimitHeaders),
             maxBodyBytes: configuration.maxBodyBytes,
