@@ -28,11 +28,12 @@ final class DeadlineSweeper {
     private var wheel: DeadlineWheel<Unowned>
     private var sweep: Scheduled<Void>?
 
-    init(eventLoop: any EventLoop, granularity: TimeAmount = .milliseconds(50)) {
+    /// - Parameter now: the time the sweeper starts at; deadlines before it fire at the first sweep.
+    init(eventLoop: any EventLoop, granularity: TimeAmount = .milliseconds(50), now: NIODeadline = .now()) {
         precondition(granularity.nanoseconds > 0, "the granularity must be positive")
         self.eventLoop = eventLoop
         self.granularity = granularity
-        self.wheel = DeadlineWheel(now: Self.tick(of: .now(), granularity: granularity, roundingUp: false))
+        self.wheel = DeadlineWheel(now: Self.tick(of: now, granularity: granularity, roundingUp: false))
     }
 
     /// Deadlines set and not yet passed or cancelled.
