@@ -13,7 +13,9 @@ final class ProxyServer: Sendable {
     let localAddress: SocketAddress
 
     private let channel: any Channel
-    private let quiescing: ServerQuiescingHelper
+    /// Released at the end of ``drain(grace:)``: its deinit completes a promise on the group, which
+    /// must still be running then.
+    private let quiescing: Mutex<ServerQuiescingHelper?>
     private let pools: UpstreamPools
     private let connections: ConnectionCounter
     private let logger: Logger
@@ -26,7 +28,7 @@ final class ProxyServer: Sendable {
         logger: Logger
     ) throws {
         self.channel = channel
-        self.quiescing = quiescing
+        self.quiescing = Mutex(quiescing)
         self.pools = pools
         self.connections = connections
         self.logger = logger
@@ -129,7 +131,11 @@ final class ProxyServer: Sendable {
     func drain(grace: Duration) async {
         logger.info("draining", metadata: ["connections": "\(connections.count)", "grace": "\(grace)"])
         let done = channel.eventLoop.makePromise(of: Void.self)
-        quiescing.initiateShutdown(promise: done)
+        if let quiescing = quiescing.withLock({ $0 }) {
+            quiescing.initiateShutdown(promise: done)
+        } else {
+            done.succeed()
+        }
         let finished = await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 (try? await done.futureResult.get()) != nil
@@ -149,6 +155,7 @@ final class ProxyServer: Sendable {
             )
         }
         await pools.closeAll()
+        quiescing.withLock { $0 = nil }
     }
 }
 
