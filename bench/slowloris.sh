@@ -16,7 +16,7 @@ HEADER_TIMEOUT=${HEADER_TIMEOUT:-10}
 BENCH_NAME=slowloris
 # shellcheck source=bench/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)"
 
 cat >"$WORK/nginx.conf" <<CONF
 worker_processes 1; daemon on; pid $WORK/nginx.pid; error_log $WORK/nginx.err;
@@ -43,7 +43,7 @@ latency() {
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) }
     / requests in / { requests = $1 }
-    END { printf "%.2f %.2f %d", p50, p99, requests }' "$WORK/wrk.out"
+    END { printf "%.2f %.2f %d\n", p50, p99, requests }' "$WORK/wrk.out"
 }
 
 printf '%-8s %-22s %8s %8s %9s\n' target load "p50 ms" "p99 ms" requests
