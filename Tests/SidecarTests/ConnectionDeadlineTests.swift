@@ -39,7 +39,12 @@ struct ConnectionDeadlineTests {
             let results = try await withThrowingTaskGroup(of: (response: String, sent: Int).self) { tasks in
                 for _ in 0..<20 {
                     tasks.addTask {
-                        try await Self.trickle(head, every: .milliseconds(100), port: harness.port, group: harness.group)
+                        try await Self.trickle(
+                            head,
+                            every: .milliseconds(100),
+                            port: harness.port,
+                            group: harness.group
+                        )
                     }
                 }
                 return try await tasks.reduce(into: []) { $0.append($1) }
