@@ -70,12 +70,6 @@ final class DeadlineSweeper {
         }
     }
 
-    /// Stops sweeping; deadlines still set never fire. Call before the event loop shuts down.
-    func stop() {
-        sweep?.cancel()
-        sweep = nil
-    }
-
     private static func tick(of deadline: NIODeadline, granularity: TimeAmount, roundingUp: Bool) -> Int64 {
         let nanoseconds = Int64(clamping: deadline.uptimeNanoseconds)
         let step = granularity.nanoseconds
