@@ -66,7 +66,9 @@ final class DeadlineSweeper {
         sweep = eventLoop.assumeIsolated().scheduleTask(in: granularity) {
             self.sweep = nil
             self.fireDue(now: .now())
-            if self.wheel.count > 0 { self.scheduleSweep() }
+            // An owner told above may have set a deadline, and so scheduled the next sweep already:
+            // never two sweeps at once.
+            if self.wheel.count > 0 && self.sweep == nil { self.scheduleSweep() }
         }
     }
 
