@@ -173,16 +173,16 @@ struct TLSTests {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.makeCertificate(in: directory, serial: 1)
-        let running = try await Running.start(directory: directory) { $0.headerTimeout = .seconds(1) }
+        let running = try await Running.start(directory: directory) { $0.headerTimeout = .seconds(3) }
         let started = ContinuousClock.now
         let received = try await RawConnection.exchange(
             port: running.port,
             group: running.group,
             send: [],
-            timeout: .seconds(8)
+            timeout: .seconds(15)
         )
         #expect(received.isEmpty)
-        #expect(ContinuousClock.now - started >= .milliseconds(900))
+        #expect(ContinuousClock.now - started >= .milliseconds(2_900))
         #expect(running.metric("sidecar_tls_handshake_errors_total") == 1)
         try await running.stop()
     }
