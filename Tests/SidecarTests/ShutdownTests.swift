@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOPosix
@@ -31,6 +32,36 @@ struct ShutdownTests {
         #expect(result.status == 0)
         #expect(took < .seconds(5), "the drain took \(took) with a 20 s grace")
         try await silent.closeFuture.get()
+        try await running.stop()
+    }
+
+    /// An exchange still in flight when the grace ends does not keep the process: it exits 0 soon
+    /// after the grace, and the client's request ends.
+    @Test func theGraceBoundsTheDrainWhenAnExchangeIsStillInFlight() async throws {
+        let running = try await RunningSidecar.start(extra: ["SIDECAR_SHUTDOWN_GRACE": "2s"])
+        let client = running.client
+        let port = running.port
+        let inFlight = Task {
+            try await client.execute(
+                HTTPClientRequest(url: "http://127.0.0.1:\(port)/slow/30000"),
+                timeout: .seconds(40)
+            )
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let started = ContinuousClock.now
+        running.sidecar.signal(SIGTERM)
+        // A drain that never ends fails the test instead of hanging it.
+        let watchdog = Task { [sidecar = running.sidecar] in
+            try await Task.sleep(for: .seconds(30))
+            sidecar.signal(SIGKILL)
+        }
+        defer { watchdog.cancel() }
+        let result = await running.sidecar.finish()
+        let took = ContinuousClock.now - started
+        #expect(result.status == 0)
+        #expect(took < .seconds(10), "the drain took \(took) with a 2 s grace")
+        #expect(result.errors.contains("grace period over"))
+        _ = try? await inFlight.value
         try await running.stop()
     }
 

@@ -136,18 +136,13 @@ final class ProxyServer: Sendable {
         } else {
             done.succeed()
         }
-        let finished = await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                (try? await done.futureResult.get()) != nil
-            }
-            group.addTask {
-                try? await Task.sleep(for: grace)
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
+        // Raced on the loop: awaiting the future in a child task cannot be cancelled, so a task
+        // group would wait for the last connection however long the grace.
+        let outcome = channel.eventLoop.makePromise(of: Bool.self)
+        done.futureResult.whenComplete { _ in outcome.succeed(true) }
+        let timeout = channel.eventLoop.scheduleTask(in: TimeAmount(grace)) { outcome.succeed(false) }
+        let finished = (try? await outcome.futureResult.get()) ?? false
+        timeout.cancel()
         if !finished {
             logger.warning(
                 "grace period over; closing remaining connections",
