@@ -167,6 +167,26 @@ struct TLSTests {
         try await running.stop()
     }
 
+    /// A client that connects and never starts its handshake is closed at the handshake deadline
+    /// (the header timeout) and counted as a failed handshake.
+    @Test func aSilentClientIsClosedAtTheHandshakeDeadline() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.makeCertificate(in: directory, serial: 1)
+        let running = try await Running.start(directory: directory) { $0.headerTimeout = .seconds(3) }
+        let started = ContinuousClock.now
+        let received = try await RawConnection.exchange(
+            port: running.port,
+            group: running.group,
+            send: [],
+            timeout: .seconds(15)
+        )
+        #expect(received.isEmpty)
+        #expect(ContinuousClock.now - started >= .milliseconds(2_900))
+        #expect(running.metric("sidecar_tls_handshake_errors_total") == 1)
+        try await running.stop()
+    }
+
     @Test(.enabled(if: Tool.curl != nil, "curl is not installed"))
     func http2AndHTTP1GiveTheSameAnswers() async throws {
         let directory = try Self.temporaryDirectory()

@@ -57,6 +57,8 @@ struct SidecarService: Service {
                     "error": "\(error)",
                 ]
             )
+            // What runs on the loops stops before they do.
+            await limiters.redis?.shutdown()
             try? await group.shutdownGracefully()
             throw error
         }
@@ -71,6 +73,9 @@ struct SidecarService: Service {
             try? await gracefulShutdown()
             // /readyz answers 503 from now on, while in-flight requests finish.
             draining.set()
+            // The listener, its connections and the upstream pools stop first; then the admin
+            // server, the certificate reloader and the heartbeat (awaited by the task group), then
+            // the Redis connections; the event loops last, once nothing is left to run on them.
             await server.drain(grace: configuration.shutdownGrace)
             tasks.cancelAll()
         }

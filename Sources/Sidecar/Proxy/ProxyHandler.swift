@@ -75,7 +75,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
     private var upstreamNeedsFlush = false
 
     private var deadlineKind = DeadlineKind.idle
-    private var hasDeadline = false
+    private var deadline: DeadlineSweeper.Entry?
 
     init(settings: Settings, pool: UpstreamPool, limiter: any RateLimiter, logger: Logger) {
         self.settings = settings
@@ -554,18 +554,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
 
     private func armDeadline(_ kind: DeadlineKind, in amount: TimeAmount) {
         deadlineKind = kind
-        hasDeadline = true
-        pool.deadlines.set(.now() + amount, for: self)
+        pool.deadlines.set(.now() + amount, for: self, entry: &deadline)
     }
 
     private func cancelDeadline() {
-        guard hasDeadline else { return }
-        hasDeadline = false
-        pool.deadlines.remove(self)
+        pool.deadlines.cancel(&deadline)
     }
 
     func deadlinePassed() {
-        hasDeadline = false
+        deadline = nil
         guard let context else { return }
         switch deadlineKind {
         case .idle:

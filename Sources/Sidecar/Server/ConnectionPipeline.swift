@@ -35,10 +35,11 @@ struct ConnectionPipeline: Sendable {
     /// Sets up `channel`, a newly accepted connection; call on its event loop.
     func configure(_ channel: any Channel) throws {
         let sync = channel.pipeline.syncOperations
+        let deadlines = pools.pool(for: channel.eventLoop).deadlines
         guard let tls else {
             if h2c {
                 try sync.addHandler(
-                    PriorKnowledgeSniffer { http2, channel in
+                    PriorKnowledgeSniffer(timeout: settings.headerTimeout, deadlines: deadlines) { http2, channel in
                         if http2 { try self.configureHTTP2(channel) } else { try self.configureHTTP1(channel) }
                     }
                 )
@@ -48,7 +49,9 @@ struct ConnectionPipeline: Sendable {
             return
         }
         try sync.addHandler(NIOSSLServerHandler(context: tls))
-        try sync.addHandler(TLSHandshakeGuard(timeout: handshakeTimeout, failures: handshakeFailures))
+        try sync.addHandler(
+            TLSHandshakeGuard(timeout: handshakeTimeout, deadlines: deadlines, failures: handshakeFailures)
+        )
         try sync.addHandler(
             ApplicationProtocolNegotiationHandler { result, channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -13,7 +13,9 @@ final class ProxyServer: Sendable {
     let localAddress: SocketAddress
 
     private let channel: any Channel
-    private let quiescing: ServerQuiescingHelper
+    /// Released at the end of ``drain(grace:)``: its deinit completes a promise on the group, which
+    /// must still be running then.
+    private let quiescing: Mutex<ServerQuiescingHelper?>
     private let pools: UpstreamPools
     private let connections: ConnectionCounter
     private let logger: Logger
@@ -26,7 +28,7 @@ final class ProxyServer: Sendable {
         logger: Logger
     ) throws {
         self.channel = channel
-        self.quiescing = quiescing
+        self.quiescing = Mutex(quiescing)
         self.pools = pools
         self.connections = connections
         self.logger = logger
@@ -131,19 +133,18 @@ final class ProxyServer: Sendable {
     func drain(grace: Duration) async {
         logger.info("draining", metadata: ["connections": "\(connections.count)", "grace": "\(grace)"])
         let done = channel.eventLoop.makePromise(of: Void.self)
-        quiescing.initiateShutdown(promise: done)
-        let finished = await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                (try? await done.futureResult.get()) != nil
-            }
-            group.addTask {
-                try? await Task.sleep(for: grace)
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
+        if let quiescing = quiescing.withLock({ $0 }) {
+            quiescing.initiateShutdown(promise: done)
+        } else {
+            done.succeed()
         }
+        // Raced on the loop: awaiting the future in a child task cannot be cancelled, so a task
+        // group would wait for the last connection however long the grace.
+        let outcome = channel.eventLoop.makePromise(of: Bool.self)
+        done.futureResult.whenComplete { _ in outcome.succeed(true) }
+        let timeout = channel.eventLoop.scheduleTask(in: TimeAmount(grace)) { outcome.succeed(false) }
+        let finished = (try? await outcome.futureResult.get()) ?? false
+        timeout.cancel()
         if !finished {
             logger.warning(
                 "grace period over; closing remaining connections",
@@ -151,6 +152,7 @@ final class ProxyServer: Sendable {
             )
         }
         await pools.closeAll()
+        quiescing.withLock { $0 = nil }
     }
 }
 
