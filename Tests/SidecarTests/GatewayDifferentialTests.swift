@@ -178,8 +178,9 @@ struct GatewayApp {
         return try JSONDecoder().decode([Run].self, from: Data(fetched.output.utf8))
     }
 
+    /// Kills it: uvicorn's graceful SIGTERM may wait on keep-alive connections.
     func stop() {
-        process.terminate()
+        kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
 

@@ -6,7 +6,7 @@ import Testing
 @Suite("Refused and rewritten request targets", .serialized)
 struct LocalAnswerTests {
     static func exchange(_ running: RunningSidecar, _ request: String) async throws -> String {
-        // Far below the header timeout: an answer that only comes with a timeout fails here.
+        // An answer that only comes after a timeout fails here.
         try await RawConnection.exchange(
             port: running.port,
             group: running.group,
@@ -18,7 +18,7 @@ struct LocalAnswerTests {
     @Test func oddCharactersAreForwardedEncodedAndMalformedHeadsAnsweredCountedAndLogged() async throws {
         let running = try await RunningSidecar.start(extra: [
             "SIDECAR_ACCESS_LOG": "json",
-            "SIDECAR_HEADER_TIMEOUT": "10s",
+            "SIDECAR_HEADER_TIMEOUT": "1s",
         ])
         // Characters nginx forwards and uvicorn accepts: forwarded percent-encoded, answered by the upstream.
         for target in ["/hello?q={1}|2", "/a\"b", "/a<b>", "/a{b}", "/a|b", "/a^b", "/a`b"] {
@@ -45,12 +45,22 @@ struct LocalAnswerTests {
         // Not HTTP at all: the parser's 400, counted under method "other".
         let garbage = try await Self.exchange(running, "GET /caf\u{e9} HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(garbage.hasPrefix("HTTP/1.1 400 "))
+        // A head that never ends: 408 at the header deadline, counted and logged too.
+        let timedOut = try await RawConnection.exchange(
+            port: running.port,
+            group: running.group,
+            send: ["GET /hello HTTP/1.1\r\nHost: x\r\n"],
+            timeout: .seconds(5)
+        )
+        #expect(timedOut.hasPrefix("HTTP/1.1 408 "))
+        #expect(try await running.value(#"sidecar_http_requests_total{method="other",code="408",route="other"}"#) == 1)
         #expect(try await running.value(#"sidecar_http_requests_total{method="GET",code="400",route="other"}"#) == 5)
         #expect(try await running.value(#"sidecar_http_requests_total{method="other",code="400",route="other"}"#) == 1)
         running.sidecar.signal(SIGTERM)
         let finished = await running.sidecar.finish()
         let lines = finished.output.split(separator: "\n").filter { $0.hasPrefix("{\"time\"") }
         #expect(lines.filter { $0.contains("\"status\":400") && $0.contains("\"source\":\"sidecar\"") }.count == 6)
+        #expect(lines.filter { $0.contains("\"status\":408") }.count == 1)
         // The access log shows the path as forwarded.
         #expect(lines.contains { $0.contains("\"path\":\"/a%7Cb\"") })
         try await running.client.shutdown()

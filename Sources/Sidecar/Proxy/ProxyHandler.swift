@@ -571,15 +571,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
             case .close: context.close(promise: nil)
             case .respondAndClose(let response):
                 // No request head was read, so the HTTP codec has no exchange to answer: write below it.
-                if let recorder, let metrics = settings.metrics {
-                    recorder.record(
-                        method: HTTPMethodLabel.values.count - 1,
-                        status: Int(response.status.code),
-                        route: metrics.http.routes.labels.count - 1,
-                        duration: settings.headerTimeout,
-                        upstream: nil
-                    )
-                }
+                current = nil
+                recordExchange(status: response.status, source: "sidecar", duration: settings.headerTimeout)
                 if let written = tap?.writeRaw(response.serialized(allocator: context.channel.allocator)) {
                     closeAfterWriting(written, context: context)
                 } else {
