@@ -130,7 +130,7 @@ extension IPAddress {
             let start = index
             var value: UInt128 = 0
             var digits = 0
-            while index < count, let digit = hexValue(bytes[index]) {
+            while index < count, let digit = asciiHexValue(bytes[index]) {
                 guard digits < 4 else { return nil }
                 value = value << 4 | UInt128(digit)
                 digits += 1
@@ -160,12 +160,4 @@ extension IPAddress {
         return headGroups == 8 ? head : nil
     }
 
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
 }

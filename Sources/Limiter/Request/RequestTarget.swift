@@ -249,20 +249,12 @@ public struct RequestTargetNormalizer: Sendable, Hashable {
         _ bytes: UnsafeBufferPointer<UInt8>,
         at index: Int
     ) throws(RequestTargetError) -> UInt8 {
-        guard index + 2 < bytes.count, let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2])
+        guard index + 2 < bytes.count, let high = asciiHexValue(bytes[index + 1]),
+            let low = asciiHexValue(bytes[index + 2])
         else {
             throw .malformedPercentEncoding
         }
         return high << 4 | low
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 
     private static func appendEncoded(_ byte: UInt8, to output: inout [UInt8]) {
@@ -361,5 +353,15 @@ public struct RequestTargetNormalizer: Sendable, Hashable {
         }
         if output.isEmpty || trailingSlash { output.append(UInt8(ascii: "/")) }
         return output
+    }
+}
+
+/// The value of an ASCII hexadecimal digit, either case; `nil` for any other byte.
+func asciiHexValue(_ byte: UInt8) -> UInt8? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+    default: nil
     }
 }

@@ -257,7 +257,15 @@ public enum RuleParser {
         guard !path.contains("?"), !path.contains("#") else {
             throw RuleParseError("expected a path without query or fragment, got \"\(token)\"")
         }
-        return PathPattern(path: String(path), isPrefix: isPrefix)
+        // In the normal form requests are matched in (see RequestTarget), so that `/%6Aobs` or
+        // `/a/../jobs` written in a rule means the same route as in a request.
+        let normalized: RequestTarget
+        do throws(RequestTargetError) {
+            normalized = try RequestTargetNormalizer().normalize(String(path), method: "GET", allowsAbsoluteForm: false)
+        } catch {
+            throw RuleParseError("expected a path a request could have, got \"\(token)\": \(error.description)")
+        }
+        return PathPattern(path: String(normalized.path), isPrefix: isPrefix)
     }
 
     static func isDigit(_ byte: UInt8) -> Bool {
