@@ -32,7 +32,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
     private struct Current {
         var forwarded: ForwardingPolicy.ForwardedRequest
         var method: HTTPMethod
-        var uri: String
         var start: NIODeadline
         var policy: RateLimitPolicyState?
         /// The upstream's status, once its response head arrived.
@@ -222,13 +221,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         let forwarded = settings.forwarding.forwardRequest(head, peer: peer) {
             requestIDs.next()
         }
-        current = Current(
-            forwarded: forwarded,
-            method: head.method,
-            uri: forwarded.head.uri,
-            start: .now(),
-            policy: nil
-        )
+        current = Current(forwarded: forwarded, method: head.method, start: .now(), policy: nil)
         cancelDeadline()
         let action = state.requestHead(
             keepAlive: forwarded.keepAlive,
@@ -253,12 +246,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         forwarded: ForwardingPolicy.ForwardedRequest,
         context: ChannelHandlerContext
     ) {
+        // The state machine asks for limits only when nothing refused the request, target included.
+        guard let target = forwarded.target else { preconditionFailure("a refused request reached the limiter") }
         if settings.usesTLSSubject && peerSubject == nil {
             peerSubject = .some(ClientCertificate.subject(of: context.channel))
         }
         var request = ProxiedRequest(
             head: head,
-            target: forwarded.target,
+            target: target,
             clientAddress: forwarded.clientAddress,
             host: forwarded.host,
             tlsSubject: peerSubject ?? nil
@@ -534,7 +529,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         if let target = current?.forwarded.target {
             path = String(target.path)
         } else {
-            path = current.map { ProxiedRequest.path(of: $0.uri) }.map(String.init) ?? "-"
+            // Refused: the target as sent, without its query.
+            path = current.map { String($0.forwarded.head.uri.prefix { $0 != "?" }) } ?? "-"
         }
         accessLog.record(
             AccessLog.Entry(
@@ -732,7 +728,7 @@ extension ProxyHandler {
 struct ProxiedRequest: RateLimitRequest {
     var head: HTTPRequestHead
     /// The normalised target; rules match its path.
-    var target: RequestTarget?
+    var target: RequestTarget
     var clientAddress: ClientAddress?
     var host: String?
     var tlsSubject: String? = nil
@@ -740,13 +736,7 @@ struct ProxiedRequest: RateLimitRequest {
 
     var method: String { head.method.rawValue }
 
-    var path: Substring { target?.pathForRules ?? Self.path(of: head.uri) }
-
-    /// The path of a request target, without its query.
-    static func path(of uri: String) -> Substring {
-        let uri = Substring(uri)
-        return uri.firstIndex(of: "?").map { uri[..<$0] } ?? uri
-    }
+    var path: Substring { target.pathForRules }
 
     func firstHeader(named name: String) -> String? {
         head.headers.first(name: name)

@@ -112,18 +112,8 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Writes a request part without flushing.
-    ///
-    /// A head the outbound handlers refuse (an invalid header from the client, say) closes the
-    /// connection, so the exchange fails with 502 at once instead of waiting for its timeout.
     func write(_ part: HTTPClientRequestPart) {
-        guard let context else { return }
-        guard case .head = part else {
-            context.write(wrapOutboundOut(part), promise: nil)
-            return
-        }
-        context.write(wrapOutboundOut(part)).assumeIsolated().whenFailure { _ in
-            context.close(promise: nil)
-        }
+        context?.write(wrapOutboundOut(part), promise: nil)
     }
 
     func flush() {
