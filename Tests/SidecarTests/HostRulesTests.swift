@@ -74,6 +74,24 @@ struct HostRulesTests {
         )
     }
 
+    @Test(
+        "over HTTP/2, a field HTTP/1.1 cannot carry is refused",
+        arguments: [("x-a", "a\u{1}b"), ("x-a", "a\u{7F}b"), ("x-a", "a\u{0}b"), ("x a", "b"), ("x:a", "b")]
+    )
+    func http2UnsendableField(name: String, value: String) {
+        let h2 = HTTPVersion(major: 2, minor: 0)
+        let refusal = forward("/", [("host", "x"), (name, value)], version: h2).refusal
+        #expect(refusal?.status == .badRequest)
+        #expect(refusal?.detail.contains("cannot carry") == true, "\(String(describing: refusal?.detail))")
+    }
+
+    @Test("over HTTP/2, tabs and non-ASCII bytes in values pass")
+    func http2SendableField() {
+        let h2 = HTTPVersion(major: 2, minor: 0)
+        #expect(forward("/", [("host", "x"), ("x-a", "a\tb"), ("x-b", "café")], version: h2).refusal == nil)
+        #expect(ForwardingPolicy.printable("a\u{1}\"") == "a\\x01\\x22")
+    }
+
     @Test("a host that disagrees with :authority becomes a second Host; one that agrees does not")
     func authorityConflict() {
         let disagreeing: HPACKHeaders = [
@@ -95,9 +113,15 @@ struct HTTP2RequestRulesTests {
     @Test(.enabled(if: GatewayApp.python != nil, "the tools venv is missing: make tools"))
     func malformedAuthorityAndPathAreAnswered400() async throws {
         let running = try await RunningSidecar.start(extra: ["SIDECAR_H2C": "on"])
-        func request(path: String, authority: String = "a.example", host: String? = nil) -> String {
+        func request(
+            path: String,
+            authority: String = "a.example",
+            host: String? = nil,
+            extra: [String]? = nil
+        ) -> String {
             var headers = [[":method", "GET"], [":scheme", "http"], [":authority", authority], [":path", path]]
             if let host { headers.append(["host", host]) }
+            if let extra { headers.append(extra) }
             return "[" + headers.map { "[\"\($0[0])\",\"\($0[1])\"]" }.joined(separator: ",") + "]"
         }
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -112,10 +136,16 @@ struct HTTP2RequestRulesTests {
                 request(path: "abc"),
                 request(path: "http://a.example/hello"),
                 request(path: "/%68ello"),
+                // A value HTTP/1.1 cannot carry: refused at once, not left to the upstream's encoder.
+                request(path: "/hello", extra: ["x-a", "a\\u0001b"]),
+                request(path: "/hello", extra: ["x-a", "a\\tb"]),
             ]
         )
-        #expect(result.output.split(separator: "\n") == ["200", "400", "200", "400", "400", "200"], "\(result.output)")
-        #expect(try await running.value(#"sidecar_http_requests_total{method="GET",code="400",route="other"}"#) == 3)
+        #expect(
+            result.output.split(separator: "\n") == ["200", "400", "200", "400", "400", "200", "400", "200"],
+            "\(result.output)"
+        )
+        #expect(try await running.value(#"sidecar_http_requests_total{method="GET",code="400",route="other"}"#) == 4)
         try await running.stop()
     }
 }

@@ -54,10 +54,16 @@ struct ForwardingPolicy: Sendable {
         var isChunked = false
         var contentLength: Int?
         var upgradeValue: String?
+        // HTTP/1's parser has refused every byte HTTP/1.1 cannot carry; HPACK carries any byte.
+        let checksFieldBytes = head.version.major == 2
+        var unsendableField: String?
 
         var headers = HTTPHeaders()
         headers.reserveCapacity(head.headers.count + 4)
         for (name, value) in head.headers {
+            if checksFieldBytes, unsendableField == nil, !Self.isSendableField(name: name, value: value) {
+                unsendableField = name
+            }
             switch HeaderName(name) {
             case .connection:
                 connection.add(value)
@@ -139,7 +145,13 @@ struct ForwardingPolicy: Sendable {
                 method: head.method.rawValue,
                 allowsAbsoluteForm: head.version.major == 1
             )
-            if let problem = Self.hostProblem(
+            if let unsendableField {
+                refusal = LocalResponse(
+                    status: .badRequest,
+                    detail: "The header field \"\(Self.printable(unsendableField))\" has a name or value "
+                        + "HTTP/1.1 cannot carry (a control character, or a name that is not a token)."
+                )
+            } else if let problem = Self.hostProblem(
                 count: hostCount,
                 value: hostHeader,
                 target: normalized,
@@ -166,6 +178,37 @@ struct ForwardingPolicy: Sendable {
             target: target,
             refusal: refusal
         )
+    }
+
+    /// Whether HTTP/1.1 can carry a field (RFC 9110 §5.1, §5.5): a token name, and a value without
+    /// control characters other than horizontal tab.
+    static func isSendableField(name: String, value: String) -> Bool {
+        !name.utf8.isEmpty && name.utf8.allSatisfy(isTokenCharacter)
+            && value.utf8.allSatisfy { $0 == UInt8(ascii: "\t") || ($0 >= 0x20 && $0 != 0x7F) }
+    }
+
+    /// `tchar` of RFC 9110 §5.6.2.
+    static func isTokenCharacter(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
+        default:
+            "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        }
+    }
+
+    /// `text` with control characters and non-ASCII bytes escaped, for an error message.
+    static func printable(_ text: String) -> String {
+        var result = ""
+        for byte in text.utf8.prefix(64) {
+            if byte >= 0x20 && byte < 0x7F && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") {
+                result.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                result += "\\x" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+            }
+        }
+        return result
     }
 
     /// Why the `Host` headers of a request are refused (RFC 9112 §3.2, RFC 9113 §8.3.1), if they are.
@@ -344,6 +387,12 @@ extension UnsafeBufferPointer<UInt8> {
             if byte != other[index] { return false }
         }
         return true
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        String(repeating: "0", count: Swift.max(0, width - count)) + self
     }
 }
 

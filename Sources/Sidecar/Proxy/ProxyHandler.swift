@@ -362,6 +362,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         for part in buffered { connection.write(.body(.byteBuffer(part))) }
         if sendEnd { connection.write(.end(nil)) }
         connection.flush()
+        // A write the upstream's pipeline refuses closes it at once, and its failure has already
+        // been handled (retried or answered) by the time the writes return.
+        guard upstream === connection else { return }
         armDeadline(.upstream, in: settings.upstreamTimeout)
         self.current?.forwardedAt = .now()
         resumeClientReadsIfPossible()

@@ -85,8 +85,14 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // Parse errors and resets: the connection is unusable; channelInactive tells the delegate.
+        // Parse errors, resets and heads the encoder refuses: the connection is unusable. The
+        // delegate is told here, not left to channelInactive: closing from inside the write of a head
+        // NIO's validator refused was seen to deliver no channelInactive, and the exchange hung.
+        isActive = false
+        let delegate = self.delegate
+        self.delegate = nil
         context.close(promise: nil)
+        delegate?.upstreamFailed()
     }
 
     func read(context: ChannelHandlerContext) {
