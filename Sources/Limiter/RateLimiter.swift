@@ -2,12 +2,65 @@ import NIOCore
 
 /// Decides whether a request may proceed, against every rule that matches it.
 ///
-/// The proxy calls ``check(_:on:)`` on the request's event loop before forwarding. A limiter
-/// answers synchronously when it can (no rule matched, an in-process decision, a cached denial),
-/// so that the common path allocates no future.
+/// The proxy calls ``check(_:on:receiver:)`` on the request's event loop before forwarding. A
+/// limiter answers synchronously when it can (no rule matched, an in-process decision, a cached
+/// denial); otherwise it calls the receiver back on that loop, with no future in between.
 public protocol RateLimiter: Sendable {
-    /// Decides `request`; a pending decision completes on `eventLoop`.
-    func check<Request: RateLimitRequest>(_ request: Request, on eventLoop: any EventLoop) -> RateLimitCheck
+    /// Decides `request`; a ``RateLimitCheck/pending`` decision goes to `receiver` on `eventLoop`.
+    func check<Request: RateLimitRequest>(
+        _ request: Request,
+        on eventLoop: any EventLoop,
+        receiver: any RateLimitDecisionReceiver
+    ) -> RateLimitCheck
+}
+
+/// Takes a decision the limiter could not make at once; called on the check's event loop, once.
+public protocol RateLimitDecisionReceiver: AnyObject {
+    /// The pending decision is made.
+    func rateLimitDecided(_ decision: RateLimitDecision)
+}
+
+extension RateLimiter {
+    /// Decides `request` with a pending decision as a future, for callers off the data path.
+    public func check<Request: RateLimitRequest>(
+        _ request: Request,
+        on eventLoop: any EventLoop
+    ) -> RateLimitFutureCheck {
+        let receiver = PromisedDecision(promise: eventLoop.makePromise())
+        switch check(request, on: eventLoop, receiver: receiver) {
+        case .unlimited:
+            receiver.promise.succeed(RateLimitDecision(verdict: .allowed, policy: nil))
+            return .unlimited
+        case .decided(let decision):
+            receiver.promise.succeed(decision)
+            return .decided(decision)
+        case .pending:
+            return .pending(receiver.promise.futureResult)
+        }
+    }
+}
+
+/// ``RateLimitCheck`` with a pending decision as a future.
+public enum RateLimitFutureCheck: Sendable {
+    /// No rule matched.
+    case unlimited
+    /// Decided without waiting.
+    case decided(RateLimitDecision)
+    /// Decided once the future completes.
+    case pending(EventLoopFuture<RateLimitDecision>)
+}
+
+/// Completes a promise with the decision it receives.
+private final class PromisedDecision: RateLimitDecisionReceiver {
+    let promise: EventLoopPromise<RateLimitDecision>
+
+    init(promise: EventLoopPromise<RateLimitDecision>) {
+        self.promise = promise
+    }
+
+    func rateLimitDecided(_ decision: RateLimitDecision) {
+        promise.succeed(decision)
+    }
 }
 
 /// What the proxy knows of a request that a rule can match or take a key from.
@@ -35,14 +88,14 @@ extension RateLimitRequest {
     public var tlsSubject: String? { nil }
 }
 
-/// The answer of ``RateLimiter/check(_:on:)``.
+/// The answer of ``RateLimiter/check(_:on:receiver:)``.
 public enum RateLimitCheck: Sendable {
     /// No rule matched: forward without rate-limit headers.
     case unlimited
     /// Decided without waiting.
     case decided(RateLimitDecision)
-    /// Decided once the future completes.
-    case pending(EventLoopFuture<RateLimitDecision>)
+    /// Not decided yet: the receiver given to the check gets the decision.
+    case pending
 }
 
 /// The outcome for one request across all the rules that matched it.
@@ -105,7 +158,11 @@ public struct AllowAllRateLimiter: RateLimiter {
     public init() {}
 
     @inlinable
-    public func check<Request: RateLimitRequest>(_ request: Request, on eventLoop: any EventLoop) -> RateLimitCheck {
+    public func check<Request: RateLimitRequest>(
+        _ request: Request,
+        on eventLoop: any EventLoop,
+        receiver: any RateLimitDecisionReceiver
+    ) -> RateLimitCheck {
         .unlimited
     }
 }

@@ -106,7 +106,7 @@ final class Harness: Sendable {
         return outcomes
     }
 
-    private static func outcome(of check: RateLimitCheck) async throws -> Outcome {
+    private static func outcome(of check: RateLimitFutureCheck) async throws -> Outcome {
         switch check {
         case .unlimited: return .unlimited
         case .decided(let decision): return .decided(decision)

@@ -111,7 +111,7 @@ struct ProxyHandlerTests {
             resetMicroseconds: 800_000,
             retryAfterMicroseconds: 200_000
         )
-        limiter.promise?.succeed(RateLimitDecision(verdict: .limited, policy: policy))
+        limiter.receiver?.rateLimitDecided(RateLimitDecision(verdict: .limited, policy: policy))
         let response = try written(channel)
         #expect(response.hasPrefix("HTTP/1.1 429 Too Many Requests\r\n"))
         #expect(response.contains("Retry-After: 1\r\n"))
@@ -126,12 +126,15 @@ struct ProxyHandlerTests {
 
 /// A limiter whose decision the test gives by hand.
 private final class PendingRateLimiter: RateLimiter, @unchecked Sendable {
-    var promise: EventLoopPromise<RateLimitDecision>?
+    var receiver: (any RateLimitDecisionReceiver)?
 
-    func check<Request: RateLimitRequest>(_ request: Request, on eventLoop: any EventLoop) -> RateLimitCheck {
-        let promise = eventLoop.makePromise(of: RateLimitDecision.self)
-        self.promise = promise
-        return .pending(promise.futureResult)
+    func check<Request: RateLimitRequest>(
+        _ request: Request,
+        on eventLoop: any EventLoop,
+        receiver: any RateLimitDecisionReceiver
+    ) -> RateLimitCheck {
+        self.receiver = receiver
+        return .pending
     }
 }
 

@@ -103,7 +103,11 @@ public final class InProcessRateLimiter: RateLimiter {
         self.shards.reduce(0) { total, shard in total + shard.withLock { shard.store.tats.count } }
     }
 
-    public func check<Request: RateLimitRequest>(_ request: Request, on eventLoop: any EventLoop) -> RateLimitCheck {
+    public func check<Request: RateLimitRequest>(
+        _ request: Request,
+        on eventLoop: any EventLoop,
+        receiver: any RateLimitDecisionReceiver
+    ) -> RateLimitCheck {
         self.decide(request).map { .decided($0) } ?? .unlimited
     }
 

@@ -8,7 +8,7 @@ final class RedisBatcher {
     private struct Waiting {
         var matches: [RuleMatch]
         var keys: [String]
-        var promise: EventLoopPromise<RateLimitDecision>
+        var receiver: any RateLimitDecisionReceiver
     }
 
     /// Where a request's rules sit in its check (one check per request, in batch order).
@@ -58,7 +58,11 @@ final class RedisBatcher {
 
     // MARK: Deciding
 
-    func check<Request: RateLimitRequest>(_ matches: [RuleMatch], request: Request) -> RateLimitCheck {
+    func check<Request: RateLimitRequest>(
+        _ matches: [RuleMatch],
+        request: Request,
+        receiver: any RateLimitDecisionReceiver
+    ) -> RateLimitCheck {
         let rules = limiter.matcher.rules
         let keys = matches.map { RedisBucketKey.name(rule: rules[$0.ruleIndex].name, clientKey: $0.clientKey) }
         let now = NIODeadline.now()
@@ -77,8 +81,7 @@ final class RedisBatcher {
             breakerFailedWithoutConnection(now: now)
             return .decided(fallback(matches))
         }
-        let promise = eventLoop.makePromise(of: RateLimitDecision.self)
-        waiting.append(Waiting(matches: matches, keys: keys, promise: promise))
+        waiting.append(Waiting(matches: matches, keys: keys, receiver: receiver))
         if waiting.count >= limiter.configuration.maximumBatchSize {
             flush()
         } else if !flushScheduled {
@@ -92,7 +95,7 @@ final class RedisBatcher {
                 }
             }
         }
-        return .pending(promise.futureResult)
+        return .pending
     }
 
     private func cachedDenial(_ matches: [RuleMatch], keys: [String], now: NIODeadline) -> RateLimitDecision? {
@@ -176,7 +179,7 @@ final class RedisBatcher {
         let batch = waiting
         waiting.removeAll(keepingCapacity: true)
         guard let executor else {
-            for request in batch { request.promise.succeed(fallback(request.matches)) }
+            for request in batch { request.receiver.rateLimitDecided(fallback(request.matches)) }
             return
         }
         let limiter = self.limiter
@@ -234,13 +237,13 @@ final class RedisBatcher {
                         limiter.damagedBuckets(reply.damagedKeyIndices.map { batchKeys[$0] })
                     }
                     for (request, (placement, result)) in zip(batch, zip(placements, reply.results)) {
-                        request.promise.succeed(
+                        request.receiver.rateLimitDecided(
                             self.decision(request, placement: placement, result: result, sent: started)
                         )
                     }
                 case .failure(let error):
                     self.batchFailed(error, now: now)
-                    for request in batch { request.promise.succeed(self.fallback(request.matches)) }
+                    for request in batch { request.receiver.rateLimitDecided(self.fallback(request.matches)) }
                 }
             }
         }
@@ -397,7 +400,7 @@ final class RedisBatcher {
         reconnect = nil
         let batch = waiting
         waiting.removeAll()
-        for request in batch { request.promise.succeed(fallback(request.matches)) }
+        for request in batch { request.receiver.rateLimitDecided(fallback(request.matches)) }
         connection?.close().whenComplete { _ in }
         connection = nil
         executor = nil

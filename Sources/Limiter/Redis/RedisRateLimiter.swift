@@ -105,10 +105,14 @@ public final class RedisRateLimiter: RateLimiter {
         failureMode.withLock { $0 = mode }
     }
 
-    public func check<Request: RateLimitRequest>(_ request: Request, on eventLoop: any EventLoop) -> RateLimitCheck {
+    public func check<Request: RateLimitRequest>(
+        _ request: Request,
+        on eventLoop: any EventLoop,
+        receiver: any RateLimitDecisionReceiver
+    ) -> RateLimitCheck {
         let matches = matcher.matches(request)
         if matches.isEmpty { return .unlimited }
-        return batcher(on: eventLoop).check(matches, request: request)
+        return batcher(on: eventLoop).check(matches, request: request, receiver: receiver)
     }
 
     /// Damaged bucket values Redis found and replaced (see ``GCRAScript``).

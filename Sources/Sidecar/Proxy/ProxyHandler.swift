@@ -278,20 +278,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
     }
 
     private func checkLimits(_ request: ProxiedRequest, _ context: ChannelHandlerContext) {
-        switch limiter.check(request, on: context.eventLoop) {
+        switch limiter.check(request, on: context.eventLoop, receiver: self) {
         case .unlimited:
             limiterDecided(nil, context: context)
         case .decided(let decision):
             limiterDecided(decision, context: context)
-        case .pending(let future):
-            future.assumeIsolated().whenComplete { result in
-                switch result {
-                case .success(let decision):
-                    self.limiterDecided(decision, context: context)
-                case .failure:
-                    self.limiterDecided(RateLimitDecision(verdict: .unavailable, policy: nil), context: context)
-                }
-            }
+        case .pending:
+            // `rateLimitDecided(_:)` is called on this loop with the decision.
+            break
         }
     }
 
@@ -583,6 +577,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
             abortUpstreamConnection()
             failUpstream(.timedOut, context: context)
         }
+    }
+}
+
+// MARK: - Rate-limit decisions
+
+extension ProxyHandler: RateLimitDecisionReceiver {
+    func rateLimitDecided(_ decision: RateLimitDecision) {
+        // The client may have gone meanwhile: the state machine then ignores the decision.
+        guard let context else { return }
+        limiterDecided(decision, context: context)
     }
 }
 
