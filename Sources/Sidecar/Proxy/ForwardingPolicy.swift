@@ -41,8 +41,28 @@ struct ForwardingPolicy: Sendable {
         var refusal: LocalResponse?
     }
 
+    /// A connection's peer, parsed once per connection rather than once per request.
+    struct Peer {
+        /// The IP address as NIO writes it, for `X-Forwarded-For`.
+        var text: String
+        var address: IPAddress?
+        /// Whether the peer is a trusted proxy, whose `X-Forwarded-*` headers are believed.
+        var isTrusted: Bool
+    }
+
+    /// `text` (the connection's IP address as NIO writes it) parsed and checked against the trusted proxies.
+    func peer(_ text: String) -> Peer {
+        let address = IPAddress(parsing: text)
+        return Peer(text: text, address: address, isTrusted: address.map { trustedProxies.isTrusted($0) } ?? false)
+    }
+
     /// Rewrites `head` for the upstream. `peer` is the connection's IP address as text (`nil` for a Unix socket).
     func forwardRequest(_ head: HTTPRequestHead, peer: String?, requestIDGenerator: () -> String) -> ForwardedRequest {
+        forwardRequest(head, peer: peer.map(self.peer), requestIDGenerator: requestIDGenerator)
+    }
+
+    /// Rewrites `head` for the upstream. `peer` is `nil` for a Unix socket.
+    func forwardRequest(_ head: HTTPRequestHead, peer: Peer?, requestIDGenerator: () -> String) -> ForwardedRequest {
         var connection = ConnectionOptions()
         var forwardedFor: [String] = []
         var requestID: String?
@@ -101,16 +121,16 @@ struct ForwardingPolicy: Sendable {
         for token in connection.otherTokens { headers.remove(name: String(token)) }
 
         // Addresses are compared parsed, never as text: the peer as NIO writes it, each hop as sent.
-        let peerAddress = peer.flatMap { IPAddress(parsing: $0) }
-        let peerTrusted = peerAddress.map { trustedProxies.isTrusted($0) } ?? false
+        let peerAddress = peer?.address
+        let peerTrusted = peer?.isTrusted ?? false
         var clientAddress = peerAddress.map { ClientAddress($0, ipv6PrefixLength: ipv6PrefixLength) }
         if let peer {
             if peerTrusted, let peerAddress, !forwardedFor.isEmpty {
                 let client = trustedProxies.clientAddress(peer: peerAddress, forwardedFor: forwardedFor)
                 clientAddress = ClientAddress(client, ipv6PrefixLength: ipv6PrefixLength)
-                headers.add(name: "X-Forwarded-For", value: forwardedFor.joined(separator: ", ") + ", " + peer)
+                headers.add(name: "X-Forwarded-For", value: forwardedFor.joined(separator: ", ") + ", " + peer.text)
             } else {
-                headers.add(name: "X-Forwarded-For", value: peer)
+                headers.add(name: "X-Forwarded-For", value: peer.text)
             }
         }
         headers.add(name: "X-Forwarded-Proto", value: peerTrusted ? (forwardedProto ?? scheme) : scheme)

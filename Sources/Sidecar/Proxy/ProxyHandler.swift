@@ -54,7 +54,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
     /// Writes below the HTTP codec; set when the pipeline is built.
     weak var tap: ClientBytesTap?
     private var isClosing = false
-    private var peer: String?
+    /// The connection's peer, parsed once.
+    private var peer: ForwardingPolicy.Peer?
     private var current: Current?
     private var upstream: UpstreamConnection?
 
@@ -88,7 +89,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         recorder = settings.metrics?.http.recorder(on: context.eventLoop)
-        peer = context.channel.remoteAddress?.ipAddress
+        peer = context.channel.remoteAddress?.ipAddress.map(settings.forwarding.peer)
         if context.channel.isActive { armDeadline(.idle, in: settings.headerTimeout) }
     }
 
@@ -98,7 +99,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        peer = context.channel.remoteAddress?.ipAddress
+        if peer == nil { peer = context.channel.remoteAddress?.ipAddress.map(settings.forwarding.peer) }
         armDeadline(.idle, in: settings.headerTimeout)
         context.fireChannelActive()
     }
@@ -536,7 +537,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
                 status: Int(status.code),
                 durationSeconds: Double(duration.nanoseconds) / 1e9,
                 requestID: current?.forwarded.requestID ?? requestID ?? "-",
-                client: current?.forwarded.clientAddress?.description ?? peer,
+                client: current?.forwarded.clientAddress?.description ?? peer?.text,
                 source: source,
                 timeUnixSeconds: Double(wallClockNanoseconds()) / 1e9
             )
