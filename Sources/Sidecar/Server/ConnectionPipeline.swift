@@ -49,6 +49,7 @@ struct ConnectionPipeline: Sendable {
             return
         }
         try sync.addHandler(NIOSSLServerHandler(context: tls))
+        try sync.addHandler(TLSRecordCoalescer())
         try sync.addHandler(
             TLSHandshakeGuard(timeout: handshakeTimeout, deadlines: deadlines, failures: handshakeFailures)
         )
