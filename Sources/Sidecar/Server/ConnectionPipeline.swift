@@ -118,6 +118,7 @@ struct ConnectionPipeline: Sendable {
         ) { streamChannel in
             streamChannel.eventLoop.makeCompletedFuture {
                 let streamSync = streamChannel.pipeline.syncOperations
+                try streamSync.addHandler(HTTP2EndStreamMerger())
                 try streamSync.addHandler(HTTP2AuthorityCheck())
                 try streamSync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                 try streamSync.addHandler(self.makeProxyHandler(on: streamChannel.eventLoop))
