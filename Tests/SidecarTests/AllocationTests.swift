@@ -81,6 +81,7 @@ struct AllocationTests {
         let counter = MallocCounterFile()
         defer { counter.remove() }
         var extra = environment
+        // Pinned, so that the figures do not change with the number of cores.
         extra["SIDECAR_EVENT_LOOPS"] = "2"
         extra["LD_PRELOAD"] = library
         extra[MallocCounterFile.variable] = counter.path
