@@ -8,6 +8,8 @@ let package = Package(
         .executable(name: "sidecar", targets: ["Sidecar"]),
         .library(name: "Limiter", targets: ["Limiter"]),
         .library(name: "SidecarMetrics", targets: ["SidecarMetrics"]),
+        // Preloaded into the sidecar by the allocation test (LD_PRELOAD), never linked into it.
+        .library(name: "SidecarMallocCounter", type: .dynamic, targets: ["CMallocCounter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -86,6 +88,7 @@ let package = Package(
                 .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
             ]
         ),
+        .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),
         .target(
             name: "TestSupport",
             dependencies: [
