@@ -162,6 +162,42 @@ struct DeadlineSweeperTests {
         #expect(moved.passed == 1 && cancelled.passed == 0)
     }
 
+    @Test("the sweep sleeps until the earliest deadline, at most maximumSleep, not every granularity")
+    func sleepsUntilTheEarliestDeadline() {
+        let loop = EmbeddedEventLoop()
+        let sweeper = DeadlineSweeper(eventLoop: loop, granularity: .milliseconds(50), maximumSleep: .seconds(10))
+        let idle = Owner()
+        sweeper.set(loop.now + .seconds(60), for: idle, entry: &idle.entry)
+        for _ in 0..<1_199 { loop.advanceTime(by: .milliseconds(50)) }
+        #expect(idle.passed == 0)
+        loop.advanceTime(by: .milliseconds(50))
+        #expect(idle.passed == 1)
+        // Set at once for +60 s: one sweep, where every 50 ms would have been 1,200.
+        #expect(sweeper.sweeps == 1)
+    }
+
+    @Test("a deadline earlier than the sleeping sweep brings the sweep forward")
+    func anEarlierDeadlineWakesTheSweepEarlier() {
+        let loop = EmbeddedEventLoop()
+        let sweeper = DeadlineSweeper(eventLoop: loop, granularity: .milliseconds(50), maximumSleep: .seconds(10))
+        let idle = Owner()
+        let header = Owner()
+        sweeper.set(loop.now + .seconds(60), for: idle, entry: &idle.entry)
+        loop.advanceTime(by: .seconds(1))
+        sweeper.set(loop.now + .seconds(2), for: header, entry: &header.entry)
+        loop.advanceTime(by: .milliseconds(1_950))
+        #expect(header.passed == 0)
+        loop.advanceTime(by: .milliseconds(100))
+        #expect(header.passed == 1)
+        // Later deadlines, moved on and on as requests come: the sweep wakes at most every 10 s.
+        for _ in 0..<100 {
+            sweeper.set(loop.now + .seconds(60), for: idle, entry: &idle.entry)
+            loop.advanceTime(by: .milliseconds(500))
+        }
+        #expect(idle.passed == 0)
+        #expect(sweeper.sweeps <= 2 + 50 / 10 + 1, "\(sweeper.sweeps) sweeps")
+    }
+
     @Test func anOwnerClosedByAnotherInTheSameSweepIsNotTold() {
         let loop = EmbeddedEventLoop()
         let sweeper = DeadlineSweeper(eventLoop: loop, granularity: .milliseconds(50), now: at(milliseconds: 0))

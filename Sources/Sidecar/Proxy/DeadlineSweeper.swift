@@ -5,9 +5,12 @@ import NIOCore
 ///
 /// A scheduled task per deadline would fill the loop's timer heap (HTTP/2 opens a stream per
 /// request) and cancelling one costs a search of that heap. Here a deadline is an entry in a
-/// ``DeadlineWheel``; one repeating sweep every ``granularity`` hands out the entries that came
-/// due, so a deadline fires at most one granularity late, and setting, moving or cancelling one
-/// is O(1). Used only on its loop.
+/// ``DeadlineWheel``; a sweep hands out the entries that came due, so a deadline fires at most one
+/// ``granularity`` late, and setting, moving or cancelling one is O(1). The sweep sleeps until the
+/// earliest deadline, but never longer than ``maximumSleep``: when that is the shortest deadline
+/// in use (the header timeout), a deadline set later is never earlier than the sweep already
+/// scheduled, and an idle loop wakes once per `maximumSleep` rather than once per granularity.
+/// Used only on its loop.
 final class DeadlineSweeper {
     /// Something with a deadline.
     protocol Owner: AnyObject {
@@ -25,15 +28,32 @@ final class DeadlineSweeper {
 
     let eventLoop: any EventLoop
     let granularity: TimeAmount
+    /// The longest the sweep sleeps while deadlines are set.
+    let maximumSleep: TimeAmount
     private var wheel: DeadlineWheel<Unowned>
     private var sweep: Scheduled<Void>?
+    /// The tick the scheduled sweep runs at.
+    private var sweepTick = Int64.max
+    private let maximumSleepTicks: Int64
+    /// Sweeps run so far, for tests.
+    private(set) var sweeps = 0
 
-    /// - Parameter now: the time the sweeper starts at; deadlines before it fire at the first sweep.
-    init(eventLoop: any EventLoop, granularity: TimeAmount = .milliseconds(50), now: NIODeadline = .now()) {
+    /// - Parameters:
+    ///   - maximumSleep: the longest the sweep sleeps; best the shortest deadline in use.
+    ///   - now: the time the sweeper starts at; deadlines before it fire at the first sweep.
+    init(
+        eventLoop: any EventLoop,
+        granularity: TimeAmount = .milliseconds(50),
+        maximumSleep: TimeAmount? = nil,
+        now: NIODeadline? = nil
+    ) {
         precondition(granularity.nanoseconds > 0, "the granularity must be positive")
         self.eventLoop = eventLoop
         self.granularity = granularity
-        self.wheel = DeadlineWheel(now: Self.tick(of: now, granularity: granularity, roundingUp: false))
+        self.maximumSleep = max(granularity, maximumSleep ?? granularity)
+        self.maximumSleepTicks = self.maximumSleep.nanoseconds / granularity.nanoseconds
+        let start = now ?? eventLoop.now
+        self.wheel = DeadlineWheel(now: Self.tick(of: start, granularity: granularity, roundingUp: false))
     }
 
     /// Deadlines set and not yet passed or cancelled.
@@ -43,7 +63,7 @@ final class DeadlineSweeper {
     func set(_ deadline: NIODeadline, for owner: any Owner, entry: inout Entry?) {
         let due = Self.tick(of: deadline, granularity: granularity, roundingUp: true)
         entry = wheel.schedule(Unowned(owner: owner), at: due, moving: entry)
-        if sweep == nil { scheduleSweep() }
+        if due < sweepTick { scheduleSweep(at: due) }
     }
 
     /// Cancels the deadline `entry` names, if it is still scheduled, and clears `entry`.
@@ -62,13 +82,21 @@ final class DeadlineSweeper {
         }
     }
 
-    private func scheduleSweep() {
-        sweep = eventLoop.assumeIsolated().scheduleTask(in: granularity) {
+    /// Runs the sweep at `tick`, in place of a later one already scheduled.
+    private func scheduleSweep(at tick: Int64) {
+        sweep?.cancel()
+        sweepTick = tick
+        let deadline = NIODeadline.uptimeNanoseconds(UInt64(max(0, tick)) * UInt64(granularity.nanoseconds))
+        sweep = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
             self.sweep = nil
-            self.fireDue(now: .now())
-            // An owner told above may have set a deadline, and so scheduled the next sweep already:
-            // never two sweeps at once.
-            if self.wheel.count > 0 && self.sweep == nil { self.scheduleSweep() }
+            self.sweepTick = .max
+            self.sweeps += 1
+            self.fireDue(now: self.eventLoop.now)
+            // An owner told above may have set a deadline, and so scheduled the next sweep already.
+            guard self.wheel.count > 0 else { return }
+            let next = self.wheel.earliestDueTick(within: self.maximumSleepTicks)
+                ?? self.wheel.currentTick + self.maximumSleepTicks
+            if next < self.sweepTick { self.scheduleSweep(at: next) }
         }
     }
 

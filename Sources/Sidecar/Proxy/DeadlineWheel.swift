@@ -104,6 +104,22 @@ struct DeadlineWheel<Value> {
         return value
     }
 
+    /// The earliest tick an entry is due at, looking at most `horizon` ticks past the current one;
+    /// `nil` when none is due that soon. Costs the slots looked at and the entries they hold.
+    func earliestDueTick(within horizon: Int64) -> Int64? {
+        if heads[Int(dueList)] >= 0 { return currentTick }
+        guard count > 0, horizon > 0 else { return nil }
+        for step in 1...min(horizon, slotMask + 1) {
+            let tick = currentTick + step
+            var index = heads[Int(slot(of: tick))]
+            while index >= 0 {
+                if nodes[Int(index)].dueTick == tick { return tick }
+                index = nodes[Int(index)].next
+            }
+        }
+        return nil
+    }
+
     // MARK: Slots
 
     private func slot(of tick: Int64) -> Int32 {
