@@ -94,7 +94,8 @@ final class DeadlineSweeper {
             self.fireDue(now: self.eventLoop.now)
             // An owner told above may have set a deadline, and so scheduled the next sweep already.
             guard self.wheel.count > 0 else { return }
-            let next = self.wheel.earliestDueTick(within: self.maximumSleepTicks)
+            let next =
+                self.wheel.earliestDueTick(within: self.maximumSleepTicks)
                 ?? self.wheel.currentTick + self.maximumSleepTicks
             if next < self.sweepTick { self.scheduleSweep(at: next) }
         }
