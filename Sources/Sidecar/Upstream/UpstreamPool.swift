@@ -130,10 +130,17 @@ final class UpstreamPool {
         // Callbacks last: a waiter may lease again from inside one.
         for failure in actions.fail { failure.waiter.waiter.leaseFailed(failure.reason) }
         if let handOver = actions.handOver {
-            guard let connection = connections[handOver.connection] else {
-                preconditionFailure("the pool handed over a connection it does not hold")
+            if let connection = connections[handOver.connection], connection.channel?.isActive == true {
+                handOver.waiter.waiter.leased(connection, reused: handOver.reused)
+            } else {
+                // Closed before its close came through: forget it and ask again for this waiter.
+                if let connection = connections.removeValue(forKey: handOver.connection) {
+                    connection.poolID = nil
+                    connection.abort()
+                }
+                run(state.connectionClosed(handOver.connection, now: .now()))
+                run(state.leaseRequested(by: handOver.waiter, now: .now()))
             }
-            handOver.waiter.waiter.leased(connection, reused: handOver.reused)
         }
     }
 
