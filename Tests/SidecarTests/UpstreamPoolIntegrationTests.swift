@@ -75,6 +75,35 @@ struct UpstreamPoolIntegrationTests {
         try await running.stop()
     }
 
+    @Test func aWebSocketTunnelLeavesThePool() async throws {
+        let running = try await RunningSidecar.start(
+            extra: ["SIDECAR_UPSTREAM_MAX_CONNECTIONS": "1", "SIDECAR_EVENT_LOOPS": "1"]
+        )
+        let upgrade =
+            "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        let tunnel = try await ClientBootstrap(group: running.group).connect(host: "127.0.0.1", port: running.port) {
+            channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
+        }
+        try await tunnel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: upgrade))
+            var answer = ""
+            for try await chunk in inbound {
+                answer += String(buffer: chunk)
+                if answer.contains("\r\n\r\n") { break }
+            }
+            #expect(answer.hasPrefix("HTTP/1.1 101 "))
+            // The tunnel is open and holds its upstream connection, yet the only place in the pool is free.
+            let other = try await running.get("/hello")
+            #expect(other.status == 200)
+            #expect(running.upstream.connections == 2)
+        }
+        try await running.stop()
+    }
+
     @Test func whileTheGatewayIsDownRequestsFailFastWithoutAConnectEach() async throws {
         let closedPort = try await freeLoopbackPort()
         try await SidecarHarness.with(upstreamAddress: { _ in .tcp(host: "127.0.0.1", port: closedPort) }) { harness in
