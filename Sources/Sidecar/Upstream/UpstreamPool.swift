@@ -7,7 +7,7 @@ import NIOPosix
 /// connection and HTTP/2 stream of that loop. Used only on that loop.
 ///
 /// Decisions are ``UpstreamPoolStateMachine``'s; the pool connects, closes, keeps the timer and
-/// calls waiters back.
+/// calls waiters back. Time is the event loop's (`eventLoop.now`), so an embedded loop drives it in tests.
 final class UpstreamPool {
     /// A waiter as the state machine holds it: compared by identity.
     struct WaiterReference: Equatable {
@@ -63,21 +63,17 @@ final class UpstreamPool {
         )
     }
 
-    /// Open or opening connections, and requests waiting for one.
-    var connectionCount: Int { state.connectionCount }
-    var waitingCount: Int { state.waitingCount }
-
     /// Asks for a connection for one exchange: `waiter` is called back on this loop, perhaps before
     /// this returns, with an idle connection, a new one, or the reason there is none.
     func lease(for waiter: some UpstreamLeaseWaiter) {
         eventLoop.preconditionInEventLoop()
-        run(state.leaseRequested(by: WaiterReference(waiter: waiter), now: .now()))
+        run(state.leaseRequested(by: WaiterReference(waiter: waiter), now: self.eventLoop.now))
     }
 
     /// Withdraws a lease request still waiting; `waiter` is not called back.
     func cancel(_ waiter: some UpstreamLeaseWaiter) {
         eventLoop.preconditionInEventLoop()
-        run(state.waiterCancelled(WaiterReference(waiter: waiter), now: .now()))
+        run(state.waiterCancelled(WaiterReference(waiter: waiter), now: self.eventLoop.now))
     }
 
     /// Takes a connection back after an exchange; closes it unless `reusable`.
@@ -89,7 +85,7 @@ final class UpstreamPool {
             connection.abort()
             return
         }
-        run(state.connectionReleased(id, reusable: reusable && connection.isActive, now: .now()))
+        run(state.connectionReleased(id, reusable: reusable && connection.isActive, now: self.eventLoop.now))
     }
 
     /// Closes every idle connection and answers every waiter.
@@ -113,7 +109,7 @@ final class UpstreamPool {
         guard let id = connection.poolID else { return }
         connection.poolID = nil
         connections[id] = nil
-        run(state.connectionClosed(id, now: .now()))
+        run(state.connectionClosed(id, now: self.eventLoop.now))
     }
 
     // MARK: Carrying out
@@ -138,8 +134,8 @@ final class UpstreamPool {
                     connection.poolID = nil
                     connection.abort()
                 }
-                run(state.connectionClosed(handOver.connection, now: .now()))
-                run(state.leaseRequested(by: handOver.waiter, now: .now()))
+                run(state.connectionClosed(handOver.connection, now: self.eventLoop.now))
+                run(state.leaseRequested(by: handOver.waiter, now: self.eventLoop.now))
             }
         }
     }
@@ -153,7 +149,7 @@ final class UpstreamPool {
             guard let self else { return }
             self.timer = nil
             self.timerDeadline = nil
-            self.run(self.state.tick(now: .now()))
+            self.run(self.state.tick(now: self.eventLoop.now))
         }
     }
 
@@ -169,7 +165,7 @@ final class UpstreamPool {
                 guard channel.isActive, let connection = try? Self.connection(on: channel) else {
                     channel.close(promise: nil)
                     self.logger.warning("upstream connection closed as it opened")
-                    self.run(self.state.connectFailed(now: .now()))
+                    self.run(self.state.connectFailed(now: self.eventLoop.now))
                     return
                 }
                 let id = self.nextID
@@ -180,13 +176,13 @@ final class UpstreamPool {
                 channel.closeFuture.assumeIsolated().whenComplete { [weak self] _ in
                     self?.closed(id, connection: connection)
                 }
-                self.run(self.state.connectionEstablished(id, now: .now()))
+                self.run(self.state.connectionEstablished(id, now: self.eventLoop.now))
             case .failure(let error):
                 self.logger.warning(
                     "upstream connection failed",
                     metadata: ["upstream": "\(self.address)", "error": "\(error)"]
                 )
-                self.run(self.state.connectFailed(now: .now()))
+                self.run(self.state.connectFailed(now: self.eventLoop.now))
             }
         }
     }
@@ -195,7 +191,7 @@ final class UpstreamPool {
         guard connection.poolID == id else { return }
         connection.poolID = nil
         connections[id] = nil
-        run(state.connectionClosed(id, now: .now()))
+        run(state.connectionClosed(id, now: self.eventLoop.now))
     }
 
     private func makeChannel() -> EventLoopFuture<any Channel> {
