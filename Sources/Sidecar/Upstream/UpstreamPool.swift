@@ -18,6 +18,7 @@ final class UpstreamPool {
         }
     }
 
+    /// The pool's decisions, over waiters held by reference.
     typealias StateMachine = UpstreamPoolStateMachine<WaiterReference>
 
     /// Connections per event loop when `SIDECAR_UPSTREAM_MAX_CONNECTIONS` is not set.

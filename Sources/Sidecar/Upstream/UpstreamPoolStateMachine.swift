@@ -72,11 +72,13 @@ struct UpstreamPoolStateMachine<Waiter: Equatable> {
         var timer: NIODeadline? = nil
     }
 
+    /// A connection waiting for an exchange, and since when.
     private struct IdleConnection {
         var id: ConnectionID
         var since: NIODeadline
     }
 
+    /// A lease request in the queue, and when it gives up.
     private struct Waiting {
         var waiter: Waiter
         var deadline: NIODeadline
