@@ -89,8 +89,12 @@ struct UpstreamPoolStateMachine<Waiter: Equatable> {
     /// Connections being established.
     private(set) var connecting = 0
     private var leased: Set<ConnectionID> = []
-    /// Least recently used first: leases take from the end, expiry closes from the start.
-    private var idle = CircularBuffer<IdleConnection>()
+    /// Least recently used first: leases take from the end, expiry closes from the start (O(n),
+    /// but only as connections expire, and n is at most the cap).
+    private var idle: [IdleConnection] = []
+    /// When the first of `idle` went idle. Kept apart so that leasing and releasing read no element
+    /// of a collection: in a debug build each such read allocates (the allocation test counts them).
+    private var oldestIdleSince: NIODeadline?
     /// Oldest first. Every waiter gets the same timeout, so the first one's deadline comes first.
     private var waiters = CircularBuffer<Waiting>()
 
@@ -115,6 +119,7 @@ struct UpstreamPoolStateMachine<Waiter: Equatable> {
         var actions = Actions()
         closeExpiredIdle(now: now, into: &actions)
         if let connection = idle.popLast() {
+            if idle.isEmpty { oldestIdleSince = nil }
             leased.insert(connection.id)
             actions.handOver = HandOver(waiter: waiter, connection: connection.id, reused: true)
         } else {
@@ -142,7 +147,7 @@ struct UpstreamPoolStateMachine<Waiter: Equatable> {
             leased.insert(id)
             actions.handOver = HandOver(waiter: first.waiter, connection: id, reused: false)
         } else {
-            idle.append(IdleConnection(id: id, since: now))
+            makeIdle(id, now: now)
         }
         settle(now: now, into: &actions)
         return finish(actions)
@@ -178,7 +183,7 @@ struct UpstreamPoolStateMachine<Waiter: Equatable> {
             leased.insert(id)
             actions.handOver = HandOver(waiter: first.waiter, connection: id, reused: true)
         } else {
-            idle.append(IdleConnection(id: id, since: now))
+            makeIdle(id, now: now)
         }
         settle(now: now, into: &actions)
         return finish(actions)
@@ -192,6 +197,7 @@ struct UpstreamPoolStateMachine<Waiter: Equatable> {
         if leased.remove(id) == nil {
             guard let index = idle.firstIndex(where: { $0.id == id }) else { return finish(Actions()) }
             idle.remove(at: index)
+            oldestIdleSince = idle.isEmpty ? nil : idle[0].since
         }
         var actions = Actions()
         settle(now: now, into: &actions)
@@ -219,6 +225,7 @@ struct UpstreamPoolStateMachine<Waiter: Equatable> {
         var actions = Actions()
         actions.close = idle.map(\.id)
         idle.removeAll()
+        oldestIdleSince = nil
         actions.fail = waiters.map { Failure(waiter: $0.waiter, reason: .gatewayDown) }
         waiters.removeAll()
         return actions
@@ -248,17 +255,24 @@ struct UpstreamPoolStateMachine<Waiter: Equatable> {
         }
     }
 
+    private mutating func makeIdle(_ id: ConnectionID, now: NIODeadline) {
+        if idle.isEmpty { oldestIdleSince = now }
+        idle.append(IdleConnection(id: id, since: now))
+    }
+
     private mutating func closeExpiredIdle(now: NIODeadline, into actions: inout Actions) {
-        while let oldest = idle.first, now - oldest.since >= configuration.idleTimeout {
-            idle.removeFirst()
-            actions.close.append(oldest.id)
+        while let oldest = oldestIdleSince, now - oldest >= configuration.idleTimeout {
+            actions.close.append(idle.removeFirst().id)
+            oldestIdleSince = idle.isEmpty ? nil : idle[0].since
         }
     }
 
     private func finish(_ actions: Actions) -> Actions {
         var actions = actions
-        let waiterDeadline = waiters.first?.deadline
-        let idleDeadline = idle.first.map { $0.since + configuration.idleTimeout }
+        // `isEmpty` first: it reads no element (see `oldestIdleSince`).
+        let waiterDeadline = waiters.isEmpty ? nil : waiters.first?.deadline
+        var idleDeadline: NIODeadline?
+        if let oldestIdleSince { idleDeadline = oldestIdleSince + configuration.idleTimeout }
         switch (waiterDeadline, idleDeadline) {
         case (let waiter?, let idle?): actions.timer = min(waiter, idle)
         case (let waiter?, nil): actions.timer = waiter
