@@ -19,6 +19,8 @@ public enum SidecarMetricsSystem {
         public let upstreamConnectErrors: Prometheus.Counter
         public let upstreamTimeouts: Prometheus.Counter
         public let upstreamResets: Prometheus.Counter
+        /// Requests answered 503 because no pool connection came free in time (`kind="pool_timeout"`).
+        public let upstreamPoolTimeouts: Prometheus.Counter
         /// `sidecar_connections_active{listener="public"}`.
         public let activeConnections: Prometheus.Gauge
         /// `sidecar_tls_handshake_errors_total`.
@@ -52,6 +54,10 @@ public enum SidecarMetricsSystem {
             upstreamConnectErrors: registry.makeCounter(descriptor: upstreamErrors, labels: [("kind", "connect")]),
             upstreamTimeouts: registry.makeCounter(descriptor: upstreamErrors, labels: [("kind", "timeout")]),
             upstreamResets: registry.makeCounter(descriptor: upstreamErrors, labels: [("kind", "reset")]),
+            upstreamPoolTimeouts: registry.makeCounter(
+                descriptor: upstreamErrors,
+                labels: [("kind", "pool_timeout")]
+            ),
             activeConnections: registry.makeGauge(
                 descriptor: describe("sidecar_connections_active", "Open client connections, by listener."),
                 labels: [("listener", "public")]

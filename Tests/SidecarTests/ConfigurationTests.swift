@@ -54,6 +54,7 @@ private func problems(_ environment: [String: String]) -> [String] {
         #expect(configuration.maxHeaderBytes == 32 * 1024)
         #expect(configuration.maxBodyBytes == nil)
         #expect(configuration.maxConnections == 10_000)
+        #expect(configuration.upstreamMaxConnections == 256)
         #expect(configuration.h2MaxStreams == 100)
         #expect(configuration.h2c == false)
         #expect(configuration.shutdownGrace == .seconds(25))
@@ -89,6 +90,7 @@ private func problems(_ environment: [String: String]) -> [String] {
                 "SIDECAR_MAX_HEADER_BYTES=32KiB",
                 "SIDECAR_MAX_BODY_BYTES= (unset: no limit)",
                 "SIDECAR_MAX_CONNECTIONS=10000",
+                "SIDECAR_UPSTREAM_MAX_CONNECTIONS=256",
                 "SIDECAR_H2_MAX_STREAMS=100",
                 "SIDECAR_H2C=off",
                 "SIDECAR_ENCODED_SLASHES=reject",
@@ -149,6 +151,8 @@ private func problems(_ environment: [String: String]) -> [String] {
         ("SIDECAR_MAX_BODY_BYTES", "10MB", "10000000"),
         ("SIDECAR_MAX_BODY_BYTES", "0", "0"),
         ("SIDECAR_MAX_CONNECTIONS", "500", "500"),
+        ("SIDECAR_UPSTREAM_MAX_CONNECTIONS", "2", "2"),
+        ("SIDECAR_UPSTREAM_MAX_CONNECTIONS", " 1024 ", "1024"),
         ("SIDECAR_H2_MAX_STREAMS", "2147483647", "2147483647"),
         ("SIDECAR_H2C", "on", "on"),
         ("SIDECAR_H2C", "OFF", "off"),
@@ -244,6 +248,9 @@ private func problems(_ environment: [String: String]) -> [String] {
         ("SIDECAR_MAX_BODY_BYTES", "lots", "expected a size"),
         ("SIDECAR_MAX_BODY_BYTES", "99999999999GiB", "too large"),
         ("SIDECAR_MAX_CONNECTIONS", "0", "expected a whole number from 1 to 2147483647"),
+        ("SIDECAR_UPSTREAM_MAX_CONNECTIONS", "0", "expected a whole number from 1 to 2147483647"),
+        ("SIDECAR_UPSTREAM_MAX_CONNECTIONS", "-5", "expected a whole number from 1 to 2147483647"),
+        ("SIDECAR_UPSTREAM_MAX_CONNECTIONS", "many", "expected a whole number from 1 to 2147483647"),
         ("SIDECAR_H2_MAX_STREAMS", "2147483648", "expected a whole number from 1 to 2147483647"),
         ("SIDECAR_H2C", "yes", "expected on or off"),
         ("SIDECAR_ENCODED_SLASHES", "decode", "expected one of reject, keep"),

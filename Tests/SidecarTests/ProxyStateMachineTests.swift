@@ -160,6 +160,17 @@ struct ProxyStateMachineTests {
         #expect(streaming.upstreamFailed(.connectionFailed) == .closeClient)
     }
 
+    @Test func noPoolConnectionInTimeAnswers503AndKeepsTheClient() {
+        var machine = ProxyStateMachine()
+        _ = startRequest(&machine)
+        _ = machine.requestEnd()
+        #expect(machine.limiterDecided(denial: nil) == .leaseUpstream)
+        #expect(machine.upstreamFailed(.poolExhausted) == .respond(.upstreamPoolExhausted, close: false))
+        #expect(machine.acceptsRequestHead)
+        #expect(LocalResponse.upstreamPoolExhausted.status == .serviceUnavailable)
+        #expect(LocalResponse.upstreamPoolExhausted.detail.contains("SIDECAR_UPSTREAM_MAX_CONNECTIONS"))
+    }
+
     @Test func anEarlyResponseClosesBothSides() {
         var machine = ProxyStateMachine()
         _ = startRequest(&machine, hasBody: true)

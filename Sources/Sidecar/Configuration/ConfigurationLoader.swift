@@ -180,6 +180,12 @@ struct ConfigurationLoader {
                 try Parse.choice(text, of: AccessLogFormat.self)
             }
         )
+        configuration.upstreamMaxConnections = value(
+            .upstreamMaxConnections,
+            default: UpstreamPool.defaultMaxConnections
+        ) { text throws(ValueProblem) in
+            try Parse.integer(text, in: 1...maxInt32)
+        }
         configuration.h2c = value(.h2c, default: false, Parse.onOff)
         configuration.encodedSlashes = value(.encodedSlashes, default: .reject) { text throws(ValueProblem) in
             try Parse.choice(text, of: EncodedSeparators.self)

@@ -25,6 +25,7 @@ enum ConfigurationVariable: String, CaseIterable, Sendable {
     case maxHeaderBytes = "SIDECAR_MAX_HEADER_BYTES"
     case maxBodyBytes = "SIDECAR_MAX_BODY_BYTES"
     case maxConnections = "SIDECAR_MAX_CONNECTIONS"
+    case upstreamMaxConnections = "SIDECAR_UPSTREAM_MAX_CONNECTIONS"
     case h2MaxStreams = "SIDECAR_H2_MAX_STREAMS"
     case h2c = "SIDECAR_H2C"
     case encodedSlashes = "SIDECAR_ENCODED_SLASHES"

@@ -47,6 +47,7 @@ extension SidecarConfiguration {
             case .maxHeaderBytes: shown = Self.sizeText(maxHeaderBytes)
             case .maxBodyBytes: shown = maxBodyBytes.map(Self.sizeText) ?? Self.unset("no limit")
             case .maxConnections: shown = String(maxConnections)
+            case .upstreamMaxConnections: shown = String(upstreamMaxConnections)
             case .h2MaxStreams: shown = String(h2MaxStreams)
             case .h2c: shown = h2c ? "on" : "off"
             case .encodedSlashes: shown = encodedSlashes.rawValue

@@ -45,6 +45,8 @@ struct SidecarConfiguration: Sendable, Equatable {
     var maxBodyBytes: Int?
     /// Largest number of open client connections (`SIDECAR_MAX_CONNECTIONS`).
     var maxConnections: Int
+    /// Upstream connections per event loop at most (`SIDECAR_UPSTREAM_MAX_CONNECTIONS`).
+    var upstreamMaxConnections: Int = UpstreamPool.defaultMaxConnections
     /// Concurrent HTTP/2 streams per connection (`SIDECAR_H2_MAX_STREAMS`).
     var h2MaxStreams: Int
     /// Drain time after SIGTERM (`SIDECAR_SHUTDOWN_GRACE`).

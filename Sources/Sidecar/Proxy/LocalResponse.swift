@@ -106,6 +106,12 @@ extension LocalResponse {
         status: .gatewayTimeout,
         detail: "The upstream did not answer in time."
     )
+    static let upstreamPoolExhausted = LocalResponse(
+        status: .serviceUnavailable,
+        detail:
+            "Every upstream connection this event loop may open (SIDECAR_UPSTREAM_MAX_CONNECTIONS) stayed busy until the queue deadline.",
+        headers: [("Retry-After", "1")]
+    )
     static let serviceUnavailable = LocalResponse(
         status: .serviceUnavailable,
         detail: "The rate limiter is unavailable and its failure mode is closed."

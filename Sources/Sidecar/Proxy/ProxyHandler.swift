@@ -106,9 +106,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
 
     func channelInactive(context: ChannelHandlerContext) {
         cancelDeadline()
-        if state.clientClosed() == .abortUpstream, let upstream {
-            self.upstream = nil
-            upstream.abort()
+        if state.clientClosed() == .abortUpstream {
+            if let upstream {
+                self.upstream = nil
+                upstream.abort()
+            } else {
+                pool.cancel(self)
+            }
         }
         context.fireChannelInactive()
     }
@@ -312,28 +316,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
     }
 
     private func leaseUpstream(context: ChannelHandlerContext) {
-        switch pool.lease() {
-        case .ready(let connection):
-            attach(connection, reused: true, context: context)
-        case .connecting(let future):
-            future.assumeIsolated().whenComplete { result in
-                switch result {
-                case .success(let channel):
-                    do {
-                        let connection = try UpstreamPool.connection(on: channel)
-                        self.attach(connection, reused: false, context: context)
-                    } catch {
-                        channel.close(promise: nil)
-                        self.settings.metrics?.handles.upstreamConnectErrors.increment()
-                        self.failUpstream(.connectionFailed, context: context)
-                    }
-                case .failure(let error):
-                    self.logger.warning("upstream connection failed", metadata: ["error": "\(error)"])
-                    self.settings.metrics?.handles.upstreamConnectErrors.increment()
-                    self.failUpstream(.connectionFailed, context: context)
-                }
-            }
-        }
+        pool.lease(for: self)
     }
 
     private func attach(_ connection: UpstreamConnection, reused: Bool, context: ChannelHandlerContext) {
@@ -657,6 +640,30 @@ extension ProxyHandler: UpstreamConnectionDelegate {
     func upstreamWritabilityChanged(isWritable: Bool) {
         upstreamWritable = isWritable
         if isWritable { resumeClientReadsIfPossible() }
+    }
+}
+
+// MARK: - Upstream lease
+
+extension ProxyHandler: UpstreamLeaseWaiter {
+    func leased(_ connection: UpstreamConnection, reused: Bool) {
+        guard let context else {
+            pool.release(connection, reusable: true)
+            return
+        }
+        attach(connection, reused: reused, context: context)
+    }
+
+    func leaseFailed(_ failure: UpstreamLeaseFailure) {
+        guard let context else { return }
+        switch failure {
+        case .gatewayDown:
+            settings.metrics?.handles.upstreamConnectErrors.increment()
+            failUpstream(.connectionFailed, context: context)
+        case .queueTimeout:
+            settings.metrics?.handles.upstreamPoolTimeouts.increment()
+            failUpstream(.poolExhausted, context: context)
+        }
     }
 }
 

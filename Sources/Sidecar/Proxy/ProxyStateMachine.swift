@@ -288,6 +288,17 @@ struct ProxyStateMachine {
         case connectionFailed
         /// No response head within the upstream timeout.
         case timedOut
+        /// No pool connection came free before the queue deadline.
+        case poolExhausted
+
+        /// The answer when nothing of the response was sent yet.
+        var response: LocalResponse {
+            switch self {
+            case .connectionFailed: .badGateway
+            case .timedOut: .gatewayTimeout
+            case .poolExhausted: .upstreamPoolExhausted
+            }
+        }
     }
 
     /// What to do when the upstream fails.
@@ -303,7 +314,7 @@ struct ProxyStateMachine {
     mutating func upstreamFailed(_ failure: UpstreamFailure) -> FailureAction {
         switch state {
         case .connecting(let exchange):
-            return respondLocally(failure == .timedOut ? .gatewayTimeout : .badGateway, exchange: exchange)
+            return respondLocally(failure.response, exchange: exchange)
         case .forwarding(var exchange):
             if exchange.response == .notStarted {
                 if failure == .connectionFailed && exchange.retryable {
@@ -311,7 +322,7 @@ struct ProxyStateMachine {
                     state = .connecting(exchange)
                     return .retry
                 }
-                return respondLocally(failure == .timedOut ? .gatewayTimeout : .badGateway, exchange: exchange)
+                return respondLocally(failure.response, exchange: exchange)
             }
             state = .closed
             return .closeClient

@@ -16,7 +16,8 @@ final class ProxyServer: Sendable {
     /// Released at the end of ``drain(grace:)``: its deinit completes a promise on the group, which
     /// must still be running then.
     private let quiescing: Mutex<ServerQuiescingHelper?>
-    private let pools: UpstreamPools
+    /// The upstream pools, one per event loop.
+    let pools: UpstreamPools
     private let connections: ConnectionCounter
     private let logger: Logger
 
@@ -47,7 +48,15 @@ final class ProxyServer: Sendable {
         logger: Logger
     ) async throws -> ProxyServer {
         let quiescing = ServerQuiescingHelper(group: group)
-        let pools = UpstreamPools(group: group, address: configuration.upstream)
+        let pools = UpstreamPools(
+            group: group,
+            address: configuration.upstream,
+            maxConnections: configuration.upstreamMaxConnections,
+            // A request waits for a pool connection no longer than a connect may take, nor than
+            // the upstream timeout: past that, 503 tells the client more than a late answer.
+            queueTimeout: min(UpstreamPool.defaultConnectTimeout, TimeAmount(configuration.upstreamTimeout)),
+            logger: logger
+        )
         let connections = ConnectionCounter(limit: configuration.maxConnections)
         let settings = ProxyHandler.Settings(
             forwarding: ForwardingPolicy(
@@ -160,8 +169,17 @@ final class ProxyServer: Sendable {
 final class UpstreamPools: Sendable {
     private let boxes: [ObjectIdentifier: (loop: any EventLoop, box: NIOLoopBoundBox<UpstreamPool?>)]
     private let address: UpstreamAddress
+    private let maxConnections: Int
+    private let queueTimeout: TimeAmount
+    private let logger: Logger
 
-    init(group: MultiThreadedEventLoopGroup, address: UpstreamAddress) {
+    init(
+        group: MultiThreadedEventLoopGroup,
+        address: UpstreamAddress,
+        maxConnections: Int = UpstreamPool.defaultMaxConnections,
+        queueTimeout: TimeAmount = UpstreamPool.defaultConnectTimeout,
+        logger: Logger = Logger(label: "sidecar.upstream")
+    ) {
         var boxes: [ObjectIdentifier: (loop: any EventLoop, box: NIOLoopBoundBox<UpstreamPool?>)] = [:]
         for loop in group.makeIterator() {
             boxes[ObjectIdentifier(loop)] = (
@@ -170,6 +188,9 @@ final class UpstreamPools: Sendable {
         }
         self.boxes = boxes
         self.address = address
+        self.maxConnections = maxConnections
+        self.queueTimeout = queueTimeout
+        self.logger = logger
     }
 
     /// The pool of `eventLoop`; call on that loop.
@@ -178,7 +199,13 @@ final class UpstreamPools: Sendable {
             preconditionFailure("event loop \(eventLoop) is not of the server's group")
         }
         if let pool = box.value { return pool }
-        let pool = UpstreamPool(eventLoop: eventLoop, address: address)
+        let pool = UpstreamPool(
+            eventLoop: eventLoop,
+            address: address,
+            maxConnections: maxConnections,
+            queueTimeout: queueTimeout,
+            logger: logger
+        )
         box.value = pool
         return pool
     }
@@ -188,6 +215,15 @@ final class UpstreamPools: Sendable {
         for (loop, box) in boxes.values {
             try? await loop.submit { box.value?.close() }.get()
         }
+    }
+
+    /// Connects started so far by every pool together.
+    func connectAttempts() async -> Int {
+        var total = 0
+        for (loop, box) in boxes.values {
+            total += (try? await loop.submit { box.value?.connectAttempts ?? 0 }.get()) ?? 0
+        }
+        return total
     }
 }
 

@@ -24,8 +24,10 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     weak var delegate: (any UpstreamConnectionDelegate)?
     /// Whether the current response said the connection may be reused.
     var responseAllowsReuse = true
-    /// When the connection went back to the pool.
-    var idleSince = NIODeadline.now()
+    /// The connection's number in its pool; `nil` once it closed or left the pool.
+    var poolID: Int?
+    /// The pool it counts against, told when the handler leaves an open channel (a tunnel).
+    weak var pool: UpstreamPool?
 
     private var context: ChannelHandlerContext?
     private var readsHeld = false
@@ -45,6 +47,9 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        // Removed from a channel still open: the connection became a tunnel and no longer
+        // counts against the pool (a closing channel is inactive by now).
+        if isActive { pool?.connectionLeft(self) }
     }
 
     func channelActive(context: ChannelHandlerContext) {

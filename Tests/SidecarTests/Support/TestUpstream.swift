@@ -15,6 +15,11 @@ final class TestUpstream: Sendable {
     private let channel: any Channel
     private let counter: Counter
     private let abandoned: Counter
+    private let open: Counter
+    private let peak: Counter
+
+    /// The most connections that were open at once so far.
+    var peakConnections: Int { peak.value.load(ordering: .relaxed) }
 
     /// `/slow/<ms>` requests whose connection closed before they were answered.
     var abandonedSlowRequests: Int { abandoned.value.load(ordering: .relaxed) }
@@ -22,20 +27,27 @@ final class TestUpstream: Sendable {
     /// Connections accepted so far.
     var connections: Int { counter.value.load(ordering: .relaxed) }
 
-    private init(port: Int, channel: any Channel, counter: Counter, abandoned: Counter) {
+    private init(port: Int, channel: any Channel, counter: Counter, abandoned: Counter, open: Counter, peak: Counter) {
         self.port = port
         self.channel = channel
         self.counter = counter
         self.abandoned = abandoned
+        self.open = open
+        self.peak = peak
     }
 
     static func start(group: any EventLoopGroup, unixSocketPath: String? = nil) async throws -> TestUpstream {
         let counter = Counter()
         let abandoned = Counter()
+        let open = Counter()
+        let peak = Counter()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 counter.value.add(1, ordering: .relaxed)
+                let nowOpen = open.value.add(1, ordering: .relaxed).newValue
+                peak.value.max(nowOpen, ordering: .relaxed)
+                channel.closeFuture.whenComplete { _ in open.value.subtract(1, ordering: .relaxed) }
                 return channel.eventLoop.makeCompletedFuture {
                     // `/ws`: a WebSocket echo server.
                     let upgrader = NIOWebSocketServerUpgrader(
@@ -73,7 +85,9 @@ final class TestUpstream: Sendable {
             port: channel.localAddress?.port ?? 0,
             channel: channel,
             counter: counter,
-            abandoned: abandoned
+            abandoned: abandoned,
+            open: open,
+            peak: peak
         )
     }
 
