@@ -55,6 +55,13 @@ final class ProxyServer: Sendable {
             // A request waits for a pool connection no longer than a connect may take, nor than
             // the upstream timeout: past that, 503 tells the client more than a late answer.
             queueTimeout: min(UpstreamPool.defaultConnectTimeout, TimeAmount(configuration.upstreamTimeout)),
+            // The shortest connection deadline (handshakes and h2c sniffing use the header timeout):
+            // no deadline set later is earlier than the sweep already scheduled.
+            deadlineSleep: min(
+                TimeAmount(configuration.headerTimeout),
+                TimeAmount(configuration.idleTimeout),
+                TimeAmount(configuration.upstreamTimeout)
+            ),
             logger: logger
         )
         let connections = ConnectionCounter(limit: configuration.maxConnections)
@@ -171,6 +178,7 @@ final class UpstreamPools: Sendable {
     private let address: UpstreamAddress
     private let maxConnections: Int
     private let queueTimeout: TimeAmount
+    private let deadlineSleep: TimeAmount?
     private let logger: Logger
 
     init(
@@ -178,6 +186,7 @@ final class UpstreamPools: Sendable {
         address: UpstreamAddress,
         maxConnections: Int = UpstreamPool.defaultMaxConnections,
         queueTimeout: TimeAmount = UpstreamPool.defaultConnectTimeout,
+        deadlineSleep: TimeAmount? = nil,
         logger: Logger = Logger(label: "sidecar.upstream")
     ) {
         var boxes: [ObjectIdentifier: (loop: any EventLoop, box: NIOLoopBoundBox<UpstreamPool?>)] = [:]
@@ -190,6 +199,7 @@ final class UpstreamPools: Sendable {
         self.address = address
         self.maxConnections = maxConnections
         self.queueTimeout = queueTimeout
+        self.deadlineSleep = deadlineSleep
         self.logger = logger
     }
 
@@ -204,6 +214,7 @@ final class UpstreamPools: Sendable {
             address: address,
             maxConnections: maxConnections,
             queueTimeout: queueTimeout,
+            deadlineSleep: deadlineSleep,
             logger: logger
         )
         box.value = pool

@@ -48,10 +48,11 @@ final class UpstreamPool {
         connectTimeout: TimeAmount = UpstreamPool.defaultConnectTimeout,
         queueTimeout: TimeAmount = UpstreamPool.defaultConnectTimeout,
         idleTimeout: TimeAmount = .seconds(30),
+        deadlineSleep: TimeAmount? = nil,
         logger: Logger = Logger(label: "sidecar.upstream")
     ) {
         self.eventLoop = eventLoop
-        self.deadlines = DeadlineSweeper(eventLoop: eventLoop)
+        self.deadlines = DeadlineSweeper(eventLoop: eventLoop, maximumSleep: deadlineSleep)
         self.address = address
         self.connectTimeout = connectTimeout
         self.logger = logger
