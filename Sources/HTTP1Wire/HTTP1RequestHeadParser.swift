@@ -49,9 +49,13 @@ public struct HTTP1RequestHeadParser: Sendable {
             case .needMore:
                 return .needMore
             case .error(let error):
+                finished = true
                 return .error(error)
             case .startLine(let line):
-                if let error = takeRequestLine(line, in: bytes) { return .error(error) }
+                if let error = takeRequestLine(line, in: bytes) {
+                    finished = true
+                    return .error(error)
+                }
             case .end(let length):
                 finished = true
                 return finish(length: length)

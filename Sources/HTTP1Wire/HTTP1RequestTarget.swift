@@ -24,11 +24,12 @@ enum HTTP1RequestTarget {
         return true
     }
 
-    /// `scheme "://" authority [ ("/" / "?") path-and-query ]`.
+    /// `ALPHA+ "://" authority [ ("/" / "?") path-and-query ]`.
     private static func isAbsolute(_ range: Range<Int>, in bytes: UnsafeRawBufferPointer) -> Bool {
         var offset = range.lowerBound
         guard isAlpha(bytes[offset]) else { return false }
-        while offset < range.upperBound, isSchemeByte(bytes[offset]) { offset += 1 }
+        // Letters only, as llhttp (enough for http and https).
+        while offset < range.upperBound, isAlpha(bytes[offset]) { offset += 1 }
         guard range.upperBound - offset >= 3, bytes.equals(offset..<(offset + 3), "://") else { return false }
         let authorityStart = offset + 3
         offset = authorityStart
@@ -72,11 +73,7 @@ enum HTTP1RequestTarget {
     }
 
     private static func isAlpha(_ byte: UInt8) -> Bool {
-        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
-    }
-
-    private static func isSchemeByte(_ byte: UInt8) -> Bool {
-        isAlpha(byte) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "+")
-            || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+            || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
     }
 }
