@@ -15,6 +15,7 @@ import Testing
         var splitParser = HTTP1RequestHeadParser()
         var tally = (bothAccept: 0, bothRefuse: 0, stricter: 0, stricterKeepAlive: 0)
         var stricterReasons: [String: Int] = [:]
+        var stricterExamples: [String] = []
         var disagreements: [String] = []
         for index in 0..<Self.cases {
             let valid = generator.validRequest()
@@ -57,7 +58,11 @@ import Testing
                 report("ours accepts, NIO refuses")
             case (nil, _?):
                 tally.stricter += 1
-                stricterReasons[details.error.map { "\($0)" } ?? "incomplete", default: 0] += 1
+                let reason = details.error.map { "\($0)" } ?? "incomplete"
+                stricterReasons[reason, default: 0] += 1
+                if stricterReasons[reason] == 1 {
+                    stricterExamples.append("  \(reason): \(String(decoding: input, as: UTF8.self).debugDescription)")
+                }
             case (nil, nil):
                 tally.bothRefuse += 1
             }
@@ -67,6 +72,7 @@ import Testing
                 + "both refuse \(tally.bothRefuse), ours stricter \(tally.stricter) \(stricterReasons.sorted { $0.key < $1.key }), "
                 + "ours closes where NIO keeps alive \(tally.stricterKeepAlive), disagreements \(disagreements.count)"
         )
+        print("First case of each stricter answer:\n" + stricterExamples.joined(separator: "\n"))
         for disagreement in disagreements.prefix(10) { Issue.record("\(disagreement)") }
         #expect(disagreements.isEmpty)
         #expect(tally.bothAccept > Self.cases / 10)
