@@ -17,6 +17,7 @@ public struct ChunkedBodyDecoder: Sendable {
         /// The last chunk and the trailer section ended; the trailer field lines are at this range
         /// of the input (empty when there are none), their offsets in ``trailerFields``.
         case end(trailers: Range<Int>)
+        /// The body is malformed or too long; the decoder stays failed.
         case error(HTTP1ParseError)
     }
 

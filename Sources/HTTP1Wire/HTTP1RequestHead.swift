@@ -10,6 +10,7 @@ public struct HTTP1RequestHead: Sendable {
     public var target: Range<Int>
     /// The form of the request target.
     public var targetForm: HTTP1TargetForm
+    /// The protocol version of the start line.
     public var version: HTTP1Version
     /// Whether the method is HEAD (its response has no body).
     public var isHead: Bool

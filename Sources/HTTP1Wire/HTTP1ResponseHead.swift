@@ -2,6 +2,7 @@
 public struct HTTP1ResponseHead: Sendable {
     /// The bytes the head took, to the end of its empty line.
     public var length: Int
+    /// The protocol version of the start line.
     public var version: HTTP1Version
     /// The status code, 100 to 599.
     public var status: Int
