@@ -4,7 +4,7 @@ import Testing
 
 /// Our request parser against NIO's llhttp-based decoder on generated and mutated requests: ours
 /// may refuse what NIO accepts (counted), never the other way round, and when both accept they
-/// agree on method, target, fields, body bytes, trailers and keep-alive.
+/// agree on method, target, fields, body bytes, chunk boundaries, trailers and keep-alive.
 @Suite struct RequestDifferentialTests {
     static let cases = 5000
 
@@ -25,7 +25,7 @@ import Testing
             splitParser.reset()
             let (ours, details) = decodeWithWire(input, parser: &parser)
             let (oursSplit, _) = decodeWithWire(input, pieces: pieces, parser: &splitParser)
-            let nio = decodeWithNIO(input)
+            let (nio, nioBodyParts) = decodeWithNIO(input)
             let report = { (problem: String) in
                 disagreements.append(
                     "seed \(seed) case \(index): \(problem)\n  input: \(String(decoding: input, as: UTF8.self).debugDescription)"
@@ -54,6 +54,9 @@ import Testing
                 }
                 theirsComparable.isKeepAlive = mine.isKeepAlive
                 if mineComparable != theirsComparable { report("both accept, differently") }
+                if details.head?.framing == .chunked, details.chunkSizes != nioBodyParts {
+                    report("chunk boundaries \(details.chunkSizes), NIO's \(nioBodyParts)")
+                }
             case (_?, nil):
                 report("ours accepts, NIO refuses")
             case (nil, _?):

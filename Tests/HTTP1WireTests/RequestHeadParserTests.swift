@@ -258,3 +258,39 @@ import Testing
         }
     }
 }
+
+/// The requests the sidecar's own tests refuse (ProxyIntegrationTests, ProxyHandlerTests), refused
+/// here with the same status.
+@Suite struct SidecarFramingCasesTests {
+    @Test(arguments: [
+        (
+            "POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+            400
+        ),
+        ("POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400),
+        ("POST /sink HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 400),
+        ("GET /hello HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n  b\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+        ("POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", 413),
+        (
+            "POST /sink HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n\(String(repeating: "b", count: 600))\r\n"
+                + "258\r\n\(String(repeating: "b", count: 600))\r\n0\r\n\r\n", 413
+        ),
+    ])
+    func refusedWithTheSidecarsStatus(request: String, status: Int) {
+        var parser = HTTP1RequestHeadParser()
+        let (outcome, details) = decodeWithWire(Array(request.utf8), parser: &parser, maxBodyBytes: 1024)
+        #expect(outcome.request == nil)
+        #expect(details.error?.responseStatus == status)
+    }
+
+    @Test func oversizedHeadIs431() {
+        var parser = HTTP1RequestHeadParser(maxHeadBytes: 64)
+        let request = "GET / HTTP/1.1\r\nX-Long: \(String(repeating: "v", count: 100))\r\n\r\n"
+        guard case .error(let error) = parser.parse(ByteBuffer(string: request)) else {
+            Issue.record("accepted")
+            return
+        }
+        #expect(error.responseStatus == 431)
+    }
+}

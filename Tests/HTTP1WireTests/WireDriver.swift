@@ -147,8 +147,9 @@ extension Range<Int> {
     func shifted(_ by: Int) -> Range<Int> { (lowerBound + by)..<(upperBound + by) }
 }
 
-/// Runs NIO's request decoder (llhttp) over `input` in one read, then closes the input.
-func decodeWithNIO(_ input: [UInt8]) -> DecodeOutcome {
+/// Runs NIO's request decoder (llhttp) over `input` in one read, then closes the input; also gives
+/// the sizes of the body parts NIO emitted (one per chunk, as llhttp reports them).
+func decodeWithNIO(_ input: [UInt8]) -> (DecodeOutcome, bodyParts: [Int]) {
     let channel = EmbeddedChannel(handler: ByteToMessageHandler(HTTPRequestDecoder()))
     var failure: (any Error)?
     do {
@@ -160,8 +161,9 @@ func decodeWithNIO(_ input: [UInt8]) -> DecodeOutcome {
     while let part = try? channel.readInbound(as: HTTPServerRequestPart.self) { parts.append(part) }
     _ = try? channel.finish()
     guard case .head(let head)? = parts.first else {
-        return failure.map { .rejected("\($0)") } ?? .incomplete
+        return (failure.map { .rejected("\($0)") } ?? .incomplete, [])
     }
+    var bodyParts: [Int] = []
     var request = DecodedRequest(
         method: head.method.rawValue,
         target: head.uri,
@@ -172,12 +174,14 @@ func decodeWithNIO(_ input: [UInt8]) -> DecodeOutcome {
     )
     for part in parts.dropFirst() {
         switch part {
-        case .head: return .rejected("second head before end")
-        case .body(let bytes): request.body += bytes.readableBytesView
+        case .head: return (.rejected("second head before end"), bodyParts)
+        case .body(let bytes):
+            request.body += bytes.readableBytesView
+            bodyParts.append(bytes.readableBytes)
         case .end(let trailers):
             request.trailers = trailers.map { $0.map { $0.name.lowercased() + ": " + $0.value } } ?? []
-            return .accepted(request)
+            return (.accepted(request), bodyParts)
         }
     }
-    return failure.map { .rejected("\($0)") } ?? .incomplete
+    return (failure.map { .rejected("\($0)") } ?? .incomplete, bodyParts)
 }
