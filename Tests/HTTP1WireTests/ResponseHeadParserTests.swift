@@ -81,6 +81,34 @@ import Testing
         #expect(error(text) == expected, "\(text.debugDescription)")
     }
 
+    @Test(arguments: [
+        "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: keep-alive, x\r\n\r\nabc",
+        "\r\nHTTP/1.0 304 Not Modified\r\nX: y\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nX: y\r\n z\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nX: y\n\r\n",
+    ])
+    func byteByByteFeedingMatchesOneFeed(text: String) {
+        let bytes = Array(text.utf8)
+        var whole = HTTP1ResponseHeadParser()
+        let once = bytes.withUnsafeBytes { whole.parse($0) }
+        var split = HTTP1ResponseHeadParser()
+        var byByte = HTTP1HeadParseResult<HTTP1ResponseHead>.needMore
+        for end in 1...bytes.count {
+            byByte = bytes[..<end].withUnsafeBytes { split.parse($0) }
+            if case .needMore = byByte { continue }
+            break
+        }
+        switch (once, byByte) {
+        case (.head(let a), .head(let b)):
+            #expect(a.length == b.length && a.status == b.status && a.fields == b.fields && a.framing == b.framing)
+            #expect(a.isKeepAlive == b.isKeepAlive && a.reason == b.reason)
+        case (.error(let a), .error(let b)):
+            #expect(a == b)
+        default:
+            Issue.record("one feed \(once), byte by byte \(byByte)")
+        }
+    }
+
     /// Our response parser against NIO's llhttp-based decoder, as the request differential test.
     @Test func agreesWithNIOOrIsStricter() {
         let seed = ProcessInfo.processInfo.environment["HTTP1WIRE_SEED"].flatMap { UInt64($0) } ?? 0x5EED_2026
