@@ -26,10 +26,12 @@ public struct HTTP1FieldFacts: Equatable, Hashable, Sendable {
     /// Facts of no fields.
     public init() {}
 
-    /// Takes in one field; an error when its value breaks a framing rule.
+    /// Takes in one field (`value` trimmed, `lineEnd` where the line's CRLF starts); an error when
+    /// its value breaks a framing rule.
     mutating func add(
         _ kind: HTTP1FieldKind,
         value: Range<Int>,
+        lineEnd: Int,
         index: Int,
         in bytes: UnsafeRawBufferPointer
     ) -> HTTP1ParseError? {
@@ -53,7 +55,7 @@ public struct HTTP1FieldFacts: Equatable, Hashable, Sendable {
             if contentLength != nil { return .contentLengthWithTransferEncoding }
             var sawCoding = false
             var error: HTTP1ParseError?
-            bytes.forEachListElement(in: value) { element in
+            bytes.forEachListElement(in: value) { element, _ in
                 guard !element.isEmpty, bytes.isToken(element) else {
                     error = .invalidTransferEncoding
                     return false
@@ -71,14 +73,17 @@ public struct HTTP1FieldFacts: Equatable, Hashable, Sendable {
             if let error { return error }
             if !sawCoding { return .invalidTransferEncoding }
         case .connection:
-            bytes.forEachListElement(in: value) { element in
+            bytes.forEachListElement(in: value.lowerBound..<lineEnd) { element, raw in
+                // llhttp does not take `keep-alive` or `upgrade` followed by HTAB as the token;
+                // neither do we, so we never keep alive or upgrade where NIO would not.
+                let tabAfter = bytes[element.upperBound..<raw.upperBound].contains(HTTP1ByteClass.tab)
                 if element.isEmpty {
                     return true
                 } else if bytes.equalsIgnoringCase(element, "close") {
                     connection.insert(.close)
-                } else if bytes.equalsIgnoringCase(element, "keep-alive") {
+                } else if !tabAfter, bytes.equalsIgnoringCase(element, "keep-alive") {
                     connection.insert(.keepAlive)
-                } else if bytes.equalsIgnoringCase(element, "upgrade") {
+                } else if !tabAfter, bytes.equalsIgnoringCase(element, "upgrade") {
                     connection.insert(.upgrade)
                 } else {
                     connection.insert(.other)
@@ -129,13 +134,14 @@ extension UnsafeRawBufferPointer {
         return true
     }
 
-    /// Calls `body` with each comma-separated element of `range`, trimmed; stops when it returns false.
-    func forEachListElement(in range: Range<Int>, _ body: (Range<Int>) -> Bool) {
+    /// Calls `body` with each comma-separated element of `range`, trimmed, and the element as
+    /// written; stops when it returns false.
+    func forEachListElement(in range: Range<Int>, _ body: (_ trimmed: Range<Int>, _ raw: Range<Int>) -> Bool) {
         var start = range.lowerBound
         var offset = range.lowerBound
         while offset <= range.upperBound {
             if offset == range.upperBound || self[offset] == UInt8(ascii: ",") {
-                if !body(trimmingWhitespace(start..<offset)) { return }
+                if !body(trimmingWhitespace(start..<offset), start..<offset) { return }
                 start = offset + 1
             }
             offset += 1

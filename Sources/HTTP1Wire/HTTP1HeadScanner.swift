@@ -91,7 +91,17 @@ struct HTTP1HeadScanner: Sendable {
         let name = line.lowerBound..<colon
         let value = bytes.trimmingWhitespace((colon + 1)..<line.upperBound)
         let kind = HTTP1FieldKind.classify(bytes, name)
-        if gathersFacts, let error = facts.add(kind, value: value, index: fields.count, in: bytes) { return error }
+        if kind == .contentLength || kind == .transferEncoding {
+            // llhttp refuses HTAB after the start of these values; so do we, trailing ones included.
+            for offset in value.lowerBound..<line.upperBound where bytes[offset] == HTTP1ByteClass.tab {
+                return kind == .contentLength ? .invalidContentLength : .invalidTransferEncoding
+            }
+        }
+        if gathersFacts,
+            let error = facts.add(kind, value: value, lineEnd: line.upperBound, index: fields.count, in: bytes)
+        {
+            return error
+        }
         fields.append(HTTP1HeaderField(name: name, value: value, kind: kind))
         return nil
     }

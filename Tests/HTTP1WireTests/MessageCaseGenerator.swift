@@ -39,7 +39,12 @@ struct MessageCaseGenerator {
         }
         if random.chance(0.4) {
             fields.append(
-                "Connection: " + random.pick(["close", "keep-alive", "Keep-Alive", "close, x-hop", "x-hop", "CLOSE"])
+                "Connection: "
+                    + random.pick([
+                        "close", "keep-alive", "Keep-Alive", "close, x-hop", "x-hop", "CLOSE", "keep-alive\t",
+                        "close\t",
+                        "\tkeep-alive", "keep-alive ,x", "x,\tkeep-alive\t,y", "upgrade\t", "keep-alive, close",
+                    ])
             )
         }
         if random.chance(0.1) { fields.append("Expect: 100-continue") }
@@ -70,7 +75,12 @@ struct MessageCaseGenerator {
         for _ in 0..<random.int(0...4) {
             fields.append(random.pick(Self.names) + ":" + random.pick(["", " ", "\t"]) + random.pick(Self.values))
         }
-        if random.chance(0.3) { fields.append("Connection: " + random.pick(["close", "keep-alive", "x-hop"])) }
+        if random.chance(0.3) {
+            fields.append(
+                "Connection: "
+                    + random.pick(["close", "keep-alive", "x-hop", "keep-alive\t", "close\t", "\tkeep-alive"])
+            )
+        }
         var body: [UInt8] = []
         let bodyAllowed = status != 204 && status != 304
         switch random.int(0...2) {
@@ -147,6 +157,8 @@ struct MessageCaseGenerator {
                         "Transfer-Encoding: gzip, chunked", "Transfer-Encoding: chunked, identity",
                         "Transfer-Encoding : chunked", "Transfer-Encoding: \tchunked", "Transfer-Encoding: xchunked",
                         "Transfer-Encoding: chunked\r\n x", "Transfer-Encoding:chunked", "Transfer-Encoding: identity",
+                        "Content-Length:\t3", "Content-Length: 3\t", "Transfer-Encoding: chunked\t",
+                        "Transfer-Encoding:\tchunked ", "Transfer-Encoding: chunked\t,chunked",
                         "Connection: close", "Host: b", "X: \u{1}", "Content-Length:", "Transfer-Encoding:",
                     ])
                     bytes.insert(contentsOf: Array((field + "\r\n").utf8), at: lineEnd + 2)
