@@ -132,7 +132,21 @@ struct MessageCaseGenerator {
             let position = random.int(0...(bytes.count - 1))
             let headEnd = Self.headEnd(bytes) ?? bytes.count
             let inHead = random.int(0...max(0, headEnd - 1))
-            switch random.int(0...10) {
+            switch random.int(0...12) {
+            case 11:
+                // Next to a line end or a colon, where values, chunk sizes and tokens end and start.
+                let marks =
+                    Self.occurrences(of: [13, 10], in: bytes) + Self.occurrences(of: [58], in: bytes).map { $0 + 1 }
+                if let mark = marks.randomElement(using: &random) {
+                    bytes.insert(random.pick(Self.interestingBytes), at: mark)
+                }
+            case 12:
+                if let lineEnd = Self.occurrences(of: [13, 10], in: bytes).randomElement(using: &random) {
+                    bytes.insert(
+                        contentsOf: Array(random.pick([" ", "\t", " \t", ",", ", ", ";", "\u{0}", "\u{80}"]).utf8),
+                        at: lineEnd
+                    )
+                }
             case 0: bytes.insert(random.pick(Self.interestingBytes), at: position)
             case 1: bytes.remove(at: position)
             case 2: bytes.insert(bytes[position], at: position)
