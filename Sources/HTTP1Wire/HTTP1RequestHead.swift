@@ -12,6 +12,8 @@ public struct HTTP1RequestHead: Sendable {
     public var targetForm: HTTP1TargetForm
     /// The protocol version of the start line.
     public var version: HTTP1Version
+    /// The version's bytes (`HTTP/1.x`, after the target and one SP).
+    public var versionBytes: Range<Int> { (target.upperBound + 1)..<(target.upperBound + 9) }
     /// Whether the method is HEAD (its response has no body).
     public var isHead: Bool
     /// Whether the method is CONNECT (the target is an authority; the proxy decides about tunnels).

@@ -28,7 +28,7 @@ import Testing
         let string = { (range: Range<Int>) in String(decoding: bytes[range], as: UTF8.self) }
         #expect(string(head.method) == "POST")
         #expect(string(head.target) == "/jobs?x=1")
-        #expect(head.version == .http1_1)
+        #expect(head.version == .http1_1 && string(head.versionBytes) == "HTTP/1.1")
         #expect(head.targetForm == .origin)
         #expect(head.length == text.utf8.count - 4)
         #expect(head.fields.map { string($0.name) } == ["Host", "X-Empty", "Content-Length"])
