@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "sidecar", targets: ["Sidecar"]),
         .library(name: "Limiter", targets: ["Limiter"]),
         .library(name: "SidecarMetrics", targets: ["SidecarMetrics"]),
+        .library(name: "HTTP1Wire", targets: ["HTTP1Wire"]),
         // Preloaded into the sidecar by the allocation test (LD_PRELOAD), never linked into it.
         .library(name: "SidecarMallocCounter", type: .dynamic, targets: ["CMallocCounter"]),
     ],
@@ -60,6 +61,13 @@ let package = Package(
             ],
             path: "Sources/Metrics"
         ),
+        .target(
+            name: "HTTP1Wire",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio")
+            ],
+            path: "Sources/HTTP1Wire"
+        ),
         .executableTarget(
             name: "Sidecar",
             dependencies: [
@@ -111,6 +119,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/LimiterTests"
+        ),
+        .testTarget(
+            name: "HTTP1WireTests",
+            dependencies: [
+                "HTTP1Wire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            path: "Tests/HTTP1WireTests"
         ),
         .testTarget(
             name: "SidecarTests",
