@@ -14,7 +14,7 @@ build: deps
 	$(SWIFT) build
 
 release: deps
-	$(SWIFT) build -c release --product sidecar
+	$(SWIFT) build -c release --static-swift-stdlib --product sidecar
 
 run: build
 	$(SWIFT) run sidecar

@@ -85,6 +85,25 @@ struct HostRulesTests {
         #expect(refusal?.detail.contains("cannot carry") == true, "\(String(describing: refusal?.detail))")
     }
 
+    @Test(
+        "Transfer-Encoding: one chunked alone passes; other codings 501; empty, repeated or HTTP/1.0 400",
+        arguments: [
+            (["chunked"], HTTPVersion.http1_1, nil),
+            (["Chunked "], .http1_1, nil),
+            (["gzip, chunked"], .http1_1, 501),
+            (["xchunked", "chunked"], .http1_1, 501),
+            ([""], .http1_1, 400),
+            (["chunked, chunked"], .http1_1, 400),
+            (["chunked", "chunked"], .http1_1, 400),
+            (["chunked,"], .http1_1, 400),
+            (["chunked"], .http1_0, 400),
+        ] as [([String], HTTPVersion, Int?)]
+    )
+    func transferCodings(values: [String], version: HTTPVersion, status: Int?) {
+        let problem = ForwardingPolicy.transferCodingProblem(values, version: version)
+        #expect(problem.map { Int($0.status.code) } == status, "\(values)")
+    }
+
     @Test("over HTTP/2, tabs and non-ASCII bytes in values pass")
     func http2SendableField() {
         let h2 = HTTPVersion(major: 2, minor: 0)

@@ -67,4 +67,31 @@ struct LocalAnswerTests {
         try await running.upstream.stop()
         try await running.group.shutdownGracefully()
     }
+
+    @Test("Transfer-Encoding only as one chunked, never in HTTP/1.0: 400 or 501, and the connection closes")
+    func transferCodingsTheSidecarCannotForward() async throws {
+        let running = try await RunningSidecar.start()
+        let cases: [(String, String)] = [
+            ("POST /hello HTTP/1.0\r\nHost: x\r\nTransfer-Encoding:\r\nContent-Length: 3\r\n\r\nabc", "400"),
+            ("POST /hello HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", "400"),
+            (
+                "POST /hello HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + "3\r\nabc\r\n0\r\n\r\n", "501"
+            ),
+            ("POST /hello HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", "501"),
+        ]
+        for (request, status) in cases {
+            let answer = try await Self.exchange(running, request)
+            #expect(answer.hasPrefix("HTTP/1.1 \(status) "), "\(request.debugDescription): \(answer.prefix(40))")
+            #expect(answer.contains("Connection: close"))
+        }
+        let chunked = try await Self.exchange(
+            running,
+            "POST /hello HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+        )
+        #expect(chunked.hasPrefix("HTTP/1.1 200 "), "\(chunked.prefix(40))")
+        #expect(try await running.value(#"sidecar_http_requests_total{method="POST",code="501",route="other"}"#) == 2)
+        try await running.stop()
+    }
+
 }

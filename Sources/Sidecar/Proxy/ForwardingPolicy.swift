@@ -77,6 +77,7 @@ struct ForwardingPolicy: Sendable {
         // HTTP/1's parser has refused every byte HTTP/1.1 cannot carry; HPACK carries any byte.
         let checksFieldBytes = head.version.major == 2
         var unsendableField: String?
+        var transferCodings: [String] = []
 
         var headers = HTTPHeaders()
         headers.reserveCapacity(head.headers.count + 4)
@@ -89,6 +90,7 @@ struct ForwardingPolicy: Sendable {
                 connection.add(value)
             case .transferEncoding:
                 isChunked = true
+                transferCodings.append(value)
             case .upgrade:
                 upgradeValue = upgradeValue ?? value
             case .hopByHop:
@@ -165,7 +167,11 @@ struct ForwardingPolicy: Sendable {
                 method: head.method.rawValue,
                 allowsAbsoluteForm: head.version.major == 1
             )
-            if let unsendableField {
+            if !transferCodings.isEmpty,
+                let problem = Self.transferCodingProblem(transferCodings, version: head.version)
+            {
+                refusal = problem
+            } else if let unsendableField {
                 refusal = LocalResponse(
                     status: .badRequest,
                     detail: "The header field \"\(Self.printable(unsendableField))\" has a name or value "
@@ -198,6 +204,41 @@ struct ForwardingPolicy: Sendable {
             target: target,
             refusal: refusal
         )
+    }
+
+    /// Why a request's `Transfer-Encoding` cannot be forwarded faithfully, if it cannot (RFC 9112
+    /// §6.1): in HTTP/1.0 it makes the framing faulty (400); the only coding accepted is one
+    /// `chunked`, alone (others are 501, as the sidecar re-frames bodies as chunked); an empty
+    /// value or list element, or `chunked` twice, is malformed (400).
+    static func transferCodingProblem(_ values: [String], version: HTTPVersion) -> LocalResponse? {
+        if version.major == 1 && version.minor == 0 {
+            return LocalResponse(
+                status: .badRequest,
+                detail: "An HTTP/1.0 request cannot use Transfer-Encoding (RFC 9112 §6.1)."
+            )
+        }
+        var chunked = 0
+        for value in values {
+            for element in value.split(separator: ",", omittingEmptySubsequences: false) {
+                let coding = element.trimmingSpaces()
+                if coding.isEmpty || coding.caseInsensitiveEquals("chunked") {
+                    chunked += 1
+                    if coding.isEmpty || chunked > 1 {
+                        return LocalResponse(
+                            status: .badRequest,
+                            detail: "The request's Transfer-Encoding is malformed: empty, or chunked more than once."
+                        )
+                    }
+                } else {
+                    return LocalResponse(
+                        status: .notImplemented,
+                        detail: "The request's transfer coding \"\(printable(String(coding)))\" is not "
+                            + "supported; only chunked is."
+                    )
+                }
+            }
+        }
+        return nil
     }
 
     /// Whether HTTP/1.1 can carry a field (RFC 9110 §5.1, §5.5): a token name, and a value without
