@@ -33,6 +33,7 @@ final class RedisBatcher {
     private var reconnectDelay: TimeAmount
     private var breaker: CircuitBreaker
     private var denials: [String: CachedDenial] = [:]
+    private var bucketNames: [RuleMatch: String] = [:]
 
     /// A bucket Redis denied: denied until `until`, full again at `fullAt` (its TAT).
     private struct CachedDenial {
@@ -63,8 +64,7 @@ final class RedisBatcher {
         request: Request,
         receiver: any RateLimitDecisionReceiver
     ) -> RateLimitCheck {
-        let rules = limiter.matcher.rules
-        let keys = matches.map { RedisBucketKey.name(rule: rules[$0.ruleIndex].name, clientKey: $0.clientKey) }
+        let keys = matches.map(bucketName)
         let now = NIODeadline.now()
         if let denial = cachedDenial(matches, keys: keys, now: now) {
             return .decided(denial)
@@ -97,6 +97,24 @@ final class RedisBatcher {
         }
         return .pending
     }
+
+    /// The Redis key of `match`'s bucket; a recent client's is not hashed and built again.
+    private func bucketName(for match: RuleMatch) -> String {
+        if let name = bucketNames[match] { return name }
+        let name = RedisBucketKey.name(rule: limiter.matcher.rules[match.ruleIndex].name, clientKey: match.clientKey)
+        let size = match.clientKey?.utf8.count ?? 0
+        guard size <= Self.longestCachedClientKey else { return name }
+        if bucketNames.count >= Self.maximumCachedBucketNames {
+            bucketNames.removeAll(keepingCapacity: true)
+        }
+        bucketNames[match] = name
+        return name
+    }
+
+    /// Bucket names kept per loop: at most this many, each for a client key of at most
+    /// ``longestCachedClientKey`` bytes (with its name, under 2 MiB in all).
+    static let maximumCachedBucketNames = 4096
+    static let longestCachedClientKey = 256
 
     private func cachedDenial(_ matches: [RuleMatch], keys: [String], now: NIODeadline) -> RateLimitDecision? {
         if denials.isEmpty { return nil }
