@@ -39,4 +39,16 @@ struct UpstreamPoolTests {
         #expect(later.failures == [.gatewayDown])
         #expect(pool.connectAttempts == 2)
     }
+
+    @Test("once closed, the pool answers leases at once and starts no connect or timer")
+    func aClosedPoolSchedulesNothing() {
+        let loop = EmbeddedEventLoop()
+        let pool = UpstreamPool(eventLoop: loop, address: .unix(path: "/nonexistent"))
+        pool.close()
+        let waiter = Waiter()
+        pool.lease(for: waiter)
+        #expect(waiter.failures == [.gatewayDown])
+        #expect(pool.connectAttempts == 0)
+    }
+
 }

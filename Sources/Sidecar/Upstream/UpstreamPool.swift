@@ -36,6 +36,8 @@ final class UpstreamPool {
     /// Every open connection by its number, until it closes or leaves the pool.
     private var connections: [StateMachine.ConnectionID: UpstreamConnection] = [:]
     private var nextID = 0
+    /// Set by ``close()``: leases fail at once, and no timer or connect is started again.
+    private var isClosed = false
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
     /// Connects started so far.
@@ -69,6 +71,10 @@ final class UpstreamPool {
     /// this returns, with an idle connection, a new one, or the reason there is none.
     func lease(for waiter: some UpstreamLeaseWaiter) {
         eventLoop.preconditionInEventLoop()
+        if isClosed {
+            waiter.leaseFailed(.gatewayDown)
+            return
+        }
         run(state.leaseRequested(by: WaiterReference(waiter: waiter), now: self.eventLoop.now))
     }
 
@@ -93,6 +99,9 @@ final class UpstreamPool {
     /// Closes every idle connection and answers every waiter.
     func close() {
         eventLoop.preconditionInEventLoop()
+        // From now on nothing is scheduled or connected: the loop may be shutting down, and a
+        // connection that closes later must not schedule work on it.
+        isClosed = true
         timer?.cancel()
         timer = nil
         timerDeadline = nil
@@ -124,7 +133,9 @@ final class UpstreamPool {
             }
         }
         if let deadline = actions.timer { wakeUp(by: deadline) }
-        for _ in 0..<actions.connect { connect() }
+        if !isClosed {
+            for _ in 0..<actions.connect { connect() }
+        }
         // Callbacks last: a waiter may lease again from inside one.
         for failure in actions.fail { failure.waiter.waiter.leaseFailed(failure.reason) }
         if let handOver = actions.handOver {
@@ -144,6 +155,7 @@ final class UpstreamPool {
 
     /// Makes sure ``UpstreamPoolStateMachine/tick(now:)`` runs no later than `deadline`.
     private func wakeUp(by deadline: NIODeadline) {
+        if isClosed { return }
         if let timerDeadline, timerDeadline <= deadline { return }
         timer?.cancel()
         timerDeadline = deadline
