@@ -143,12 +143,7 @@ struct UpstreamPoolStateMachine<Waiter: Equatable> {
         connecting -= 1
         health = .up
         var actions = Actions()
-        if let first = waiters.popFirst() {
-            leased.insert(id)
-            actions.handOver = HandOver(waiter: first.waiter, connection: id, reused: false)
-        } else {
-            makeIdle(id, now: now)
-        }
+        serveNextWaiter(with: id, reused: false, now: now, into: &actions)
         settle(now: now, into: &actions)
         return finish(actions)
     }
@@ -177,13 +172,10 @@ struct UpstreamPoolStateMachine<Waiter: Equatable> {
             actions.close.append(id)
             return finish(actions)
         }
-        if !reusable {
-            actions.close.append(id)
-        } else if let first = waiters.popFirst() {
-            leased.insert(id)
-            actions.handOver = HandOver(waiter: first.waiter, connection: id, reused: true)
+        if reusable {
+            serveNextWaiter(with: id, reused: true, now: now, into: &actions)
         } else {
-            makeIdle(id, now: now)
+            actions.close.append(id)
         }
         settle(now: now, into: &actions)
         return finish(actions)
@@ -252,6 +244,21 @@ struct UpstreamPoolStateMachine<Waiter: Equatable> {
         guard case .down = health else { return }
         while waiters.count > connecting + leased.count, let newest = waiters.popLast() {
             actions.fail.append(Failure(waiter: newest.waiter, reason: .gatewayDown))
+        }
+    }
+
+    /// Hands the open connection `id` to the first waiter, or keeps it idle when none waits.
+    private mutating func serveNextWaiter(
+        with id: ConnectionID,
+        reused: Bool,
+        now: NIODeadline,
+        into actions: inout Actions
+    ) {
+        if let first = waiters.popFirst() {
+            leased.insert(id)
+            actions.handOver = HandOver(waiter: first.waiter, connection: id, reused: reused)
+        } else {
+            makeIdle(id, now: now)
         }
     }
 
