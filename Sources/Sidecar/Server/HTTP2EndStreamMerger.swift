@@ -10,27 +10,26 @@ final class HTTP2EndStreamMerger: ChannelOutboundHandler, RemovableChannelHandle
     typealias OutboundIn = HTTP2Frame.FramePayload
     typealias OutboundOut = HTTP2Frame.FramePayload
 
-    private var held: HTTP2Frame.FramePayload?
-    private var heldPromise: EventLoopPromise<Void>?
+    private var held = HeldWrite<HTTP2Frame.FramePayload>()
 
     init() {}
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let payload = unwrapOutboundIn(data)
-        if Self.isBareEndOfStream(payload), var last = held, Self.setEndStream(on: &last) {
-            held = last
-            Self.combine(promise, into: &heldPromise)
+        if Self.isBareEndOfStream(payload), var last = held.value, Self.setEndStream(on: &last) {
+            held.value = last
+            held.addPromise(promise)
             writeHeld(context: context)
             return
         }
         writeHeld(context: context)
         switch payload {
         case .headers(let headers) where !headers.endStream:
-            held = payload
-            heldPromise = promise
+            held.value = payload
+            held.addPromise(promise)
         case .data(let data) where !data.endStream:
-            held = payload
-            heldPromise = promise
+            held.value = payload
+            held.addPromise(promise)
         default:
             context.write(data, promise: promise)
         }
@@ -51,10 +50,7 @@ final class HTTP2EndStreamMerger: ChannelOutboundHandler, RemovableChannelHandle
     }
 
     private func writeHeld(context: ChannelHandlerContext) {
-        guard let payload = held else { return }
-        let promise = heldPromise
-        held = nil
-        heldPromise = nil
+        guard let (payload, promise) = held.take() else { return }
         context.write(wrapOutboundOut(payload), promise: promise)
     }
 
@@ -84,12 +80,4 @@ final class HTTP2EndStreamMerger: ChannelOutboundHandler, RemovableChannelHandle
         }
     }
 
-    private static func combine(_ promise: EventLoopPromise<Void>?, into held: inout EventLoopPromise<Void>?) {
-        guard let promise else { return }
-        if let held {
-            held.futureResult.cascade(to: promise)
-        } else {
-            held = promise
-        }
-    }
 }

@@ -13,58 +13,48 @@ final class TLSRecordCoalescer: ChannelOutboundHandler, RemovableChannelHandler 
     /// The largest plaintext of one TLS record (RFC 8446 §5.1).
     static let recordSize = 16 * 1024
 
-    private var pending: ByteBuffer?
-    private var pendingPromise: EventLoopPromise<Void>?
+    private var held = HeldWrite<ByteBuffer>()
 
     init() {}
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         var buffer = unwrapOutboundIn(data)
         if buffer.readableBytes >= Self.recordSize {
-            writePending(context: context)
+            writeHeld(context: context)
             context.write(data, promise: promise)
             return
         }
-        if var gathered = pending {
+        if var gathered = held.value {
             if gathered.readableBytes + buffer.readableBytes > Self.recordSize {
-                writePending(context: context)
-                pending = buffer
+                writeHeld(context: context)
+                held.value = buffer
             } else {
-                pending = nil  // Unique again, so the append below copies at most once.
+                held.value = nil  // Unique again, so the append below copies at most once.
                 gathered.writeBuffer(&buffer)
-                pending = gathered
+                held.value = gathered
             }
         } else {
-            pending = buffer
+            held.value = buffer
         }
-        if let promise {
-            if let pendingPromise {
-                pendingPromise.futureResult.cascade(to: promise)
-            } else {
-                pendingPromise = promise
-            }
-        }
+        held.addPromise(promise)
     }
 
     func flush(context: ChannelHandlerContext) {
-        writePending(context: context)
+        writeHeld(context: context)
         context.flush()
     }
 
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        writePending(context: context)
+        writeHeld(context: context)
         context.close(mode: mode, promise: promise)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        writePending(context: context)
+        writeHeld(context: context)
     }
 
-    private func writePending(context: ChannelHandlerContext) {
-        guard let buffer = pending else { return }
-        let promise = pendingPromise
-        pending = nil
-        pendingPromise = nil
+    private func writeHeld(context: ChannelHandlerContext) {
+        guard let (buffer, promise) = held.take() else { return }
         context.write(wrapOutboundOut(buffer), promise: promise)
     }
 }
