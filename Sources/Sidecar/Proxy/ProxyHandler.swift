@@ -41,47 +41,41 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         var upstreamDuration: TimeAmount?
     }
 
-    /// Which deadline the connection's timer watches.
-    private enum DeadlineKind { case idle, upstream }
-
     private let settings: Settings
     private let pool: UpstreamPool
     private let limiter: any RateLimiter
     private let logger: Logger
+    /// Whether this handler serves one HTTP/2 stream: no `Connection` header, the stream just ends.
+    private let servesHTTP2Stream: Bool
 
     private var state = ProxyStateMachine()
     private var context: ChannelHandlerContext?
     /// Writes below the HTTP codec; set when the pipeline is built.
     weak var tap: ClientBytesTap?
-    private var isClosing = false
     /// The connection's peer, parsed once.
     private var peer: ForwardingPolicy.Peer?
-    private var current: Current?
-    private var upstream: UpstreamConnection?
-
-    private var requestIDs = RequestIDGenerator()
-    /// Whether this handler serves one HTTP/2 stream (its requests arrive as version 2).
-    private var isHTTP2 = false
     /// The verified client certificate's subject, looked up once per connection or stream.
     private var peerSubject: String??
     /// This loop's request metrics.
     private var recorder: HTTPMetricsRecorder?
-    private var clientReadPending = false
-    /// Parts of requests that arrived while an exchange was in progress.
-    private var pipelined = CircularBuffer<HTTPServerRequestPart>()
-    private var servingPipelined = false
-    private var upstreamWritable = true
-    private var inClientReadBurst = false
-    private var upstreamNeedsFlush = false
+    private var requestIDs = RequestIDGenerator()
+    private var current: Current?
+    private var upstream: UpstreamConnection?
+    /// The timer entry of the deadline `state` has armed.
+    private var deadlineEntry: DeadlineSweeper.Entry?
 
-    private var deadlineKind = DeadlineKind.idle
-    private var deadline: DeadlineSweeper.Entry?
-
-    init(settings: Settings, pool: UpstreamPool, limiter: any RateLimiter, logger: Logger) {
+    init(
+        settings: Settings,
+        pool: UpstreamPool,
+        limiter: any RateLimiter,
+        logger: Logger,
+        servesHTTP2Stream: Bool = false
+    ) {
         self.settings = settings
         self.pool = pool
         self.limiter = limiter
         self.logger = logger
+        self.servesHTTP2Stream = servesHTTP2Stream
     }
 
     // MARK: Channel events
@@ -90,49 +84,39 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         self.context = context
         recorder = settings.metrics?.http.recorder(on: context.eventLoop)
         peer = context.channel.remoteAddress?.ipAddress.map(settings.forwarding.peer)
-        if context.channel.isActive { armDeadline(.idle, in: settings.headerTimeout) }
+        if context.channel.isActive { state.connectionActive() }
+        finishEvent()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        cancelDeadline()
+        pool.deadlines.cancel(&deadlineEntry)
         self.context = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
         if peer == nil { peer = context.channel.remoteAddress?.ipAddress.map(settings.forwarding.peer) }
-        armDeadline(.idle, in: settings.headerTimeout)
+        state.connectionActive()
+        finishEvent()
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        cancelDeadline()
-        if state.clientClosed() == .abortUpstream {
-            if let upstream {
-                self.upstream = nil
-                upstream.abort()
-            } else {
-                pool.cancel(self)
-            }
-        }
+        if state.clientClosed() == .abortUpstream { abortUpstream() }
+        finishEvent()
         context.fireChannelInactive()
     }
 
     /// Raw bytes arrived (see ``ClientBytesTap``).
     func clientBytesArrived() {
-        if state.clientBytesArrived() == .startHeadDeadline {
-            armDeadline(.idle, in: settings.headerTimeout)
-        }
+        _ = state.clientBytesArrived()
+        finishEvent()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        inClientReadBurst = true
-        let part = unwrapInboundIn(data)
-        if !pipelined.isEmpty || (part.isHead && !state.acceptsRequestHead) {
-            // A pipelined request: answered in order once the current exchange is complete.
-            pipelined.append(part)
-            return
+        if let part = state.requestPartRead(unwrapInboundIn(data)) {
+            receive(part, context: context)
         }
-        receive(part, context: context)
+        finishEvent()
     }
 
     private func receive(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
@@ -146,22 +130,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         }
     }
 
-    /// Serves pipelined requests that waited for the previous exchange to complete.
-    private func servePipelined(context: ChannelHandlerContext) {
-        guard !servingPipelined else { return }
-        servingPipelined = true
-        defer { servingPipelined = false }
-        while let next = pipelined.first {
-            if next.isHead && !state.acceptsRequestHead { break }
-            pipelined.removeFirst()
-            receive(next, context: context)
-        }
-        resumeClientReadsIfPossible()
-    }
-
     func channelReadComplete(context: ChannelHandlerContext) {
-        inClientReadBurst = false
-        flushUpstreamIfNeeded()
+        if state.readBurstEnded() { upstream?.flush() }
         context.fireChannelReadComplete()
     }
 
@@ -175,59 +145,70 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
     }
 
     func read(context: ChannelHandlerContext) {
-        if mustHoldClientReads {
-            clientReadPending = true
-        } else {
-            context.read()
-        }
+        if state.readRequested() { context.read() }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
             if state.quiesce() == .close { context.close(promise: nil) }
+            finishEvent()
             return
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard !isClosing else { return }
-        abortUpstreamConnection()
-        guard let parserError = error as? HTTPParserError else {
+        let clientError: ProxyStateMachine.ClientError
+        switch error as? HTTPParserError {
+        case .headerOverflow: clientError = .headersTooLarge
+        case .some: clientError = .malformedRequest
+        case nil: clientError = .other
+        }
+        switch state.errorCaught(clientError) {
+        case .none:
+            break
+        case .close(let abort):
             logger.debug("closing connection", metadata: ["error": "\(error)"])
-            isClosing = true
-            _ = state.clientClosed()
+            if abort { abortUpstream() }
             context.close(promise: nil)
-            return
+        case .respondAndClose(let response, let abort):
+            if abort { abortUpstream() }
+            writeLocalResponse(response, close: true, context: context)
         }
-        let canRespond: Bool
-        switch state.state {
-        case .idle, .deciding, .connecting, .discardingBody: canRespond = true
-        case .forwarding(let exchange): canRespond = exchange.response == .notStarted
-        case .closed: canRespond = false
+        finishEvent()
+    }
+
+    /// After every event: serve pipelined requests whose turn came, apply the deadline the state
+    /// machine asks for, and pass on a held read once the client's bytes can be taken.
+    private func finishEvent() {
+        guard let context else { return }
+        if state.startServingPipelined() {
+            while let part = state.nextPipelinedPart() { receive(part, context: context) }
         }
-        _ = state.clientClosed()
-        if canRespond {
-            writeLocalResponse(
-                parserError == .headerOverflow ? .headersTooLarge : .badRequest,
-                close: true,
-                context: context
-            )
-        } else {
-            isClosing = true
-            context.close(promise: nil)
+        switch state.takeDeadlineChange() {
+        case .none:
+            break
+        case .cancel:
+            pool.deadlines.cancel(&deadlineEntry)
+        case .arm(let deadline):
+            let amount: TimeAmount
+            switch deadline {
+            case .header: amount = settings.headerTimeout
+            case .idle: amount = settings.idleTimeout
+            case .upstream: amount = settings.upstreamTimeout
+            }
+            pool.deadlines.set(.now() + amount, for: self, entry: &deadlineEntry)
         }
+        if state.takePendingRead() { context.read() }
     }
 
     // MARK: Request
 
     private func receiveHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        isHTTP2 = head.version.major == 2
         let forwarded = settings.forwarding.forwardRequest(head, peer: peer) {
             requestIDs.next()
         }
         current = Current(forwarded: forwarded, method: head.method, start: .now(), policy: nil)
-        cancelDeadline()
         let action = state.requestHead(
             keepAlive: forwarded.keepAlive,
             hasBody: forwarded.hasBody,
@@ -278,6 +259,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
             future.assumeIsolated().whenComplete { result in
                 request.claims = (try? result.get()) ?? nil
                 self.checkLimits(request, context)
+                self.finishEvent()
             }
         }
     }
@@ -321,14 +303,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
 
     private func attach(_ connection: UpstreamConnection, reused: Bool, context: ChannelHandlerContext) {
         guard let current,
-            case .sendRequest(let buffered, let sendEnd, let sendContinue) = state.upstreamAttached(reused: reused)
+            case .sendRequest(let buffered, let sendEnd, let sendContinue) = state.upstreamAttached(
+                reused: reused,
+                upstreamWritable: connection.isWritable
+            )
         else {
             pool.release(connection, reusable: true)
             return
         }
         upstream = connection
         connection.delegate = self
-        upstreamWritable = connection.isWritable
         if context.channel.isWritable { connection.resumeReads() } else { connection.holdReads() }
         if sendContinue {
             context.writeAndFlush(
@@ -343,9 +327,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         // A write the upstream's pipeline refuses closes it at once, and its failure has already
         // been handled (retried or answered) by the time the writes return.
         guard upstream === connection else { return }
-        armDeadline(.upstream, in: settings.upstreamTimeout)
         self.current?.forwardedAt = .now()
-        resumeClientReadsIfPossible()
     }
 
     private func receiveBody(_ body: ByteBuffer, context: ChannelHandlerContext) {
@@ -354,12 +336,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
             break
         case .forward(let part):
             upstream?.write(.body(.byteBuffer(part)))
-            markUpstreamWritten()
+            if state.upstreamWritten() { upstream?.flush() }
         case .respond(let response, let close, let abortUpstream):
-            if abortUpstream { abortUpstreamConnection() }
+            if abortUpstream { self.abortUpstream() }
             writeLocalResponse(response, close: close, context: context)
         case .abort:
-            abortUpstreamConnection()
+            abortUpstream()
             context.close(promise: nil)
         }
     }
@@ -370,21 +352,20 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
             break
         case .forwardEnd:
             upstream?.write(.end(nil))
-            markUpstreamWritten()
+            if state.upstreamWritten() { upstream?.flush() }
         case .exchangeComplete(let closeClient):
-            if closeClient {
-                context.close(promise: nil)
-            } else {
-                armDeadline(.idle, in: settings.idleTimeout)
-                servePipelined(context: context)
-            }
+            if closeClient { context.close(promise: nil) }
         }
     }
 
     // MARK: Upstream failures
 
     private func failUpstream(_ failure: ProxyStateMachine.UpstreamFailure, context: ChannelHandlerContext) {
-        switch state.upstreamFailed(failure) {
+        runFailureAction(state.upstreamFailed(failure), context: context)
+    }
+
+    private func runFailureAction(_ action: ProxyStateMachine.FailureAction, context: ChannelHandlerContext) {
+        switch action {
         case .none:
             break
         case .retry:
@@ -397,24 +378,26 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         }
     }
 
-    private func abortUpstreamConnection() {
-        guard let upstream else { return }
-        self.upstream = nil
-        upstreamWritable = true
-        upstream.abort()
+    /// Ends the exchange with the upstream: aborts its connection, or withdraws the lease request.
+    private func abortUpstream() {
+        if let upstream {
+            self.upstream = nil
+            upstream.abort()
+        } else {
+            pool.cancel(self)
+        }
     }
 
     // MARK: Writing
 
     private func writeLocalResponse(_ response: LocalResponse, close: Bool, context: ChannelHandlerContext) {
-        cancelDeadline()
         let body = response.body(allocator: context.channel.allocator)
         let requestID = current?.forwarded.requestID ?? requestIDs.next()
         // HTTP/2 has no `Connection` header: a stream simply ends.
         let head = response.head(
             bodyLength: body.readableBytes,
             requestID: requestID,
-            close: close && !isHTTP2
+            close: close && !servesHTTP2Stream
         )
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
@@ -422,20 +405,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
             closeAfterWriting(context.writeAndFlush(wrapOutboundOut(.end(nil))), context: context)
         } else {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-            if case .idle = state.state { armDeadline(.idle, in: settings.idleTimeout) }
         }
         recordExchange(status: response.status, source: "sidecar", requestID: requestID)
-        if case .idle = state.state {
-            current = nil
-            servePipelined(context: context)
-        }
-        resumeClientReadsIfPossible()
+        if case .idle = state.state { current = nil }
     }
 
     /// Closes once `written` completes: the write side first, so that a client still sending reads
     /// the response instead of a reset, then the whole connection after a short linger.
     private func closeAfterWriting(_ written: EventLoopFuture<Void>, context: ChannelHandlerContext) {
-        isClosing = true
         written.assumeIsolated().whenComplete { _ in
             context.close(mode: .output).assumeIsolated().whenComplete { result in
                 if case .failure = result {
@@ -451,35 +428,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
 
     /// How long a closing connection keeps reading (and dropping) what the client still sends.
     static let lingerTime = TimeAmount.seconds(2)
-
-    private func markUpstreamWritten() {
-        if inClientReadBurst {
-            upstreamNeedsFlush = true
-        } else {
-            upstream?.flush()
-        }
-    }
-
-    private func flushUpstreamIfNeeded() {
-        if upstreamNeedsFlush {
-            upstreamNeedsFlush = false
-            upstream?.flush()
-        }
-    }
-
-    /// Whether reading more from the client must wait: nothing can take its bytes yet.
-    private var mustHoldClientReads: Bool {
-        state.holdsClientReads || !upstreamWritable || pipelined.count >= Self.maxPipelinedParts
-    }
-
-    /// Request parts read ahead of their turn before reading stops.
-    static let maxPipelinedParts = 16
-
-    private func resumeClientReadsIfPossible() {
-        guard clientReadPending, !mustHoldClientReads, let context else { return }
-        clientReadPending = false
-        context.read()
-    }
 
     /// Counts the finished exchange and writes its access-log line.
     ///
@@ -529,38 +477,57 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
 
     // MARK: Deadlines
 
-    private func armDeadline(_ kind: DeadlineKind, in amount: TimeAmount) {
-        deadlineKind = kind
-        pool.deadlines.set(.now() + amount, for: self, entry: &deadline)
-    }
-
-    private func cancelDeadline() {
-        pool.deadlines.cancel(&deadline)
-    }
-
     func deadlinePassed() {
-        deadline = nil
+        deadlineEntry = nil
         guard let context else { return }
-        switch deadlineKind {
-        case .idle:
-            switch state.idleDeadlinePassed() {
-            case .none: break
-            case .close: context.close(promise: nil)
-            case .respondAndClose(let response):
-                // No request head was read, so the HTTP codec has no exchange to answer: write below it.
-                current = nil
-                recordExchange(status: response.status, source: "sidecar", duration: settings.headerTimeout)
-                if let written = tap?.writeRaw(response.serialized(allocator: context.channel.allocator)) {
-                    closeAfterWriting(written, context: context)
-                } else {
-                    context.close(promise: nil)
-                }
+        switch state.deadlinePassed() {
+        case .none:
+            break
+        case .close:
+            context.close(promise: nil)
+        case .respondAndClose(let response):
+            // No request head was read, so the HTTP codec has no exchange to answer: write below it.
+            current = nil
+            recordExchange(status: response.status, source: "sidecar", duration: settings.headerTimeout)
+            if let written = tap?.writeRaw(response.serialized(allocator: context.channel.allocator)) {
+                closeAfterWriting(written, context: context)
+            } else {
+                context.close(promise: nil)
             }
-        case .upstream:
+        case .upstreamTimedOut(let then):
             settings.metrics?.handles.upstreamTimeouts.increment()
-            abortUpstreamConnection()
-            failUpstream(.timedOut, context: context)
+            abortUpstream()
+            runFailureAction(then, context: context)
         }
+        finishEvent()
+    }
+}
+
+// MARK: - WebSocket
+
+extension ProxyHandler {
+    /// After the upstream's `101`: forward it, count the exchange, and hand both connections to a
+    /// ``TunnelHandler`` pair.
+    private func switchToTunnel(
+        _ head: HTTPResponseHead,
+        upstream connection: UpstreamConnection,
+        context: ChannelHandlerContext
+    ) {
+        guard let current else { return }
+        pool.deadlines.cancel(&deadlineEntry)
+        var head = head
+        _ = settings.forwarding.forwardResponse(&head, requestID: current.forwarded.requestID, keepClientAlive: true)
+        head.headers.replaceOrAdd(name: "Connection", value: "Upgrade")
+        head.headers.replaceOrAdd(name: "Upgrade", value: "websocket")
+        self.current?.upstreamStatus = head.status
+        if let forwardedAt = current.forwardedAt { self.current?.upstreamDuration = .now() - forwardedAt }
+        recordExchange(status: head.status, source: "upstream")
+        upstream = nil
+        connection.delegate = nil
+        _ = state.clientClosed()
+        _ = state.takeDeadlineChange()
+        context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+        TunnelHandler.join(client: context, proxy: self, tap: tap, upstream: connection, logger: logger)
     }
 }
 
@@ -571,6 +538,7 @@ extension ProxyHandler: RateLimitDecisionReceiver {
         // The client may have gone meanwhile: the state machine then ignores the decision.
         guard let context else { return }
         limiterDecided(decision, context: context)
+        finishEvent()
     }
 }
 
@@ -585,17 +553,17 @@ extension ProxyHandler: UpstreamConnectionDelegate {
         }
         guard case .forward(let keepAlive) = state.responseHead(isInformational: head.status.code < 200) else { return }
         if head.status.code < 200 { return }
-        cancelDeadline()
         var head = head
         _ = settings.forwarding.forwardResponse(
             &head,
             requestID: current.forwarded.requestID,
-            keepClientAlive: keepAlive || isHTTP2
+            keepClientAlive: keepAlive || servesHTTP2Stream
         )
         if let policy = current.policy { settings.rateLimitHeaders.add(policy, to: &head.headers) }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         self.current?.upstreamStatus = head.status
         if let forwardedAt = current.forwardedAt { self.current?.upstreamDuration = .now() - forwardedAt }
+        finishEvent()
     }
 
     func upstreamResponseBody(_ body: ByteBuffer) {
@@ -607,7 +575,6 @@ extension ProxyHandler: UpstreamConnectionDelegate {
     func upstreamResponseEnd(reusable: Bool) {
         guard let context, let connection = upstream else { return }
         upstream = nil
-        upstreamWritable = true
         switch state.responseEnd(upstreamReusable: reusable) {
         case .none:
             pool.release(connection, reusable: false)
@@ -619,10 +586,9 @@ extension ProxyHandler: UpstreamConnectionDelegate {
                 closeAfterWriting(context.writeAndFlush(wrapOutboundOut(.end(nil))), context: context)
             } else {
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-                armDeadline(.idle, in: settings.idleTimeout)
-                servePipelined(context: context)
             }
         }
+        finishEvent()
     }
 
     func upstreamReadComplete() {
@@ -633,13 +599,13 @@ extension ProxyHandler: UpstreamConnectionDelegate {
         guard let context else { return }
         settings.metrics?.handles.upstreamResets.increment()
         upstream = nil
-        upstreamWritable = true
         failUpstream(.connectionFailed, context: context)
+        finishEvent()
     }
 
     func upstreamWritabilityChanged(isWritable: Bool) {
-        upstreamWritable = isWritable
-        if isWritable { resumeClientReadsIfPossible() }
+        state.upstreamWritabilityChanged(isWritable: isWritable)
+        finishEvent()
     }
 }
 
@@ -652,6 +618,7 @@ extension ProxyHandler: UpstreamLeaseWaiter {
             return
         }
         attach(connection, reused: reused, context: context)
+        finishEvent()
     }
 
     func leaseFailed(_ failure: UpstreamLeaseFailure) {
@@ -664,113 +631,6 @@ extension ProxyHandler: UpstreamLeaseWaiter {
             settings.metrics?.handles.upstreamPoolTimeouts.increment()
             failUpstream(.poolExhausted, context: context)
         }
+        finishEvent()
     }
-}
-
-extension ProxyHandler {
-    /// After the upstream's `101`, the HTTP codecs leave both pipelines and the two connections
-    /// are joined by a ``TunnelHandler`` pair: WebSocket frames pass as bytes, with backpressure.
-    fileprivate func switchToTunnel(
-        _ head: HTTPResponseHead,
-        upstream connection: UpstreamConnection,
-        context: ChannelHandlerContext
-    ) {
-        guard let current, let upstreamChannel = connection.channel else { return }
-        cancelDeadline()
-        var head = head
-        _ = settings.forwarding.forwardResponse(&head, requestID: current.forwarded.requestID, keepClientAlive: true)
-        head.headers.replaceOrAdd(name: "Connection", value: "Upgrade")
-        head.headers.replaceOrAdd(name: "Upgrade", value: "websocket")
-        self.current?.upstreamStatus = head.status
-        if let forwardedAt = current.forwardedAt { self.current?.upstreamDuration = .now() - forwardedAt }
-        recordExchange(status: head.status, source: "upstream")
-        upstream = nil
-        connection.delegate = nil
-        _ = state.clientClosed()
-        context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
-        do {
-            // The client side now: it cannot send frames before it reads the 101 just written, and
-            // until the upstream side is joined, its tunnel end keeps what arrives and stops reading.
-            let (clientSide, upstreamSide) = TunnelHandler.pair()
-            let client = context.pipeline.syncOperations
-            try client.addHandler(clientSide)
-            if let tap { client.removeHandler(tap, promise: nil) }
-            try client.removeHandler(context: client.context(handlerType: HTTPResponseEncoder.self), promise: nil)
-            try client.removeHandler(
-                context: client.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self),
-                promise: nil
-            )
-            client.removeHandler(self, promise: nil)
-            // The upstream side once its decoder has delivered this response (its end follows the head).
-            let logger = self.logger
-            upstreamChannel.eventLoop.assumeIsolated().execute {
-                do {
-                    let upstream = upstreamChannel.pipeline.syncOperations
-                    try upstream.addHandler(upstreamSide)
-                    upstream.removeHandler(connection, promise: nil)
-                    try upstream.removeHandler(
-                        context: upstream.context(handlerType: HTTPRequestEncoder.self),
-                        promise: nil
-                    )
-                    if let validator = try? upstream.context(handlerType: NIOHTTPRequestHeadersValidator.self) {
-                        upstream.removeHandler(context: validator, promise: nil)
-                    }
-                    // Bytes the upstream sent right after its 101 come out of the decoder into the tunnel.
-                    let decoderRemoved = upstreamChannel.eventLoop.makePromise(of: Void.self)
-                    try upstream.removeHandler(
-                        context: upstream.context(handlerType: ByteToMessageHandler<HTTPResponseDecoder>.self),
-                        promise: decoderRemoved
-                    )
-                    decoderRemoved.futureResult.assumeIsolated().whenComplete { _ in
-                        clientSide.partnerIsReady()
-                        upstreamChannel.read()
-                    }
-                } catch {
-                    logger.debug("cannot join the upstream to the tunnel", metadata: ["error": "\(error)"])
-                    upstreamChannel.close(promise: nil)
-                    context.close(promise: nil)
-                }
-            }
-        } catch {
-            logger.debug("cannot switch to a tunnel", metadata: ["error": "\(error)"])
-            upstreamChannel.close(promise: nil)
-            context.close(promise: nil)
-        }
-    }
-}
-
-/// A request as the rate limiter sees it.
-struct ProxiedRequest: RateLimitRequest {
-    var head: HTTPRequestHead
-    /// The normalised target; rules match its path.
-    var target: RequestTarget
-    var clientAddress: ClientAddress?
-    var host: String?
-    var tlsSubject: String? = nil
-    var claims: JWTClaims? = nil
-
-    var method: String { head.method.rawValue }
-
-    var path: Substring { target.pathForRules }
-
-    func firstHeader(named name: String) -> String? {
-        head.headers.first(name: name)
-    }
-
-    func jwtClaim(named name: String) -> String? {
-        claims?.values[name]
-    }
-}
-
-extension HTTPServerRequestPart {
-    fileprivate var isHead: Bool {
-        if case .head = self { return true }
-        return false
-    }
-}
-
-/// The metrics the proxy records: per-loop request metrics and the registry's own handles.
-struct ProxyMetrics: Sendable {
-    var http: HTTPMetrics
-    var handles: SidecarMetricsSystem.Handles
 }

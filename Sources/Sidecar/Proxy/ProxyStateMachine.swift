@@ -1,10 +1,13 @@
 import NIOCore
+import NIOHTTP1
 
 /// The life of one client connection as the proxy sees it: one exchange at a time, each either
-/// forwarded to the upstream or answered locally.
+/// forwarded to the upstream or answered locally, with the connection's pipelining, read holding,
+/// flushing, deadline and closing.
 ///
 /// Events come in through mutating functions; each returns what the ``ProxyHandler`` must do.
-/// No I/O happens here, so every transition is tested with plain values.
+/// No I/O happens here, so every transition is tested with plain values. The connection-level
+/// events are in `ProxyStateMachine+Connection.swift`.
 struct ProxyStateMachine {
     /// Why the connection is waiting between requests.
     enum IdlePhase: Equatable {
@@ -34,6 +37,8 @@ struct ProxyStateMachine {
         var owesContinue: Bool
         /// Whether a failure before any response byte may be retried on a new connection.
         var retryable = false
+        /// Whether the attached upstream connection takes more bytes; reading the client waits otherwise.
+        var upstreamWritable = true
     }
 
     enum State {
@@ -50,6 +55,20 @@ struct ProxyStateMachine {
     /// Set once the server drains: no new request is accepted after the current one.
     private(set) var isQuiescing = false
 
+    /// Request parts read ahead of their turn (pipelining), served in order.
+    var pipelined = CircularBuffer<HTTPServerRequestPart>()
+    /// Whether pipelined parts are being handed out further up the call stack.
+    var isServingPipelined = false
+    /// Whether a `read()` waits until the client's bytes can be taken.
+    var readPending = false
+    /// Whether a read burst from the client is under way: upstream writes are flushed at its end.
+    var inReadBurst = false
+    var upstreamNeedsFlush = false
+    /// The deadline the connection has armed, or should have once the handler applies `deadlineChange`.
+    private(set) var deadline: ConnectionDeadline?
+    /// A change of deadline the handler has not applied yet.
+    var deadlineChange: DeadlineChange?
+
     // MARK: Between requests
 
     /// Bytes arrived from the client.
@@ -58,6 +77,7 @@ struct ProxyStateMachine {
     mutating func clientBytesArrived() -> BytesAction {
         guard case .idle(.waitingForRequest) = state else { return .none }
         state = .idle(.receivingHead)
+        setDeadline(.header)
         return .startHeadDeadline
     }
 
@@ -67,10 +87,10 @@ struct ProxyStateMachine {
     mutating func idleDeadlinePassed() -> DeadlineAction {
         switch state {
         case .idle(.waitingForRequest):
-            state = .closed
+            enterClosed()
             return .close
         case .idle(.receivingHead):
-            state = .closed
+            enterClosed()
             return .respondAndClose(.requestTimeout)
         default:
             return .none
@@ -102,6 +122,7 @@ struct ProxyStateMachine {
         case .closed: return .none
         default: preconditionFailure("request head while \(state); pipelined requests wait for acceptsRequestHead")
         }
+        setDeadline(nil)
         if let refusal {
             // A target or Host the sidecar cannot forward faithfully: answered, and the connection
             // closes, since what follows on it cannot be trusted either.
@@ -149,14 +170,16 @@ struct ProxyStateMachine {
         case sendRequest(buffered: CircularBuffer<ByteBuffer>, sendEnd: Bool, sendContinue: Bool)
     }
 
-    mutating func upstreamAttached(reused: Bool) -> AttachAction {
+    mutating func upstreamAttached(reused: Bool, upstreamWritable: Bool = true) -> AttachAction {
         guard case .connecting(var exchange) = state else { return .none }
         let buffered = exchange.buffered
         exchange.buffered = CircularBuffer()
         let sendContinue = exchange.owesContinue
         exchange.owesContinue = false
         exchange.retryable = reused && exchange.requestComplete && buffered.isEmpty && exchange.bodyBytes == 0
+        exchange.upstreamWritable = upstreamWritable
         state = .forwarding(exchange)
+        setDeadline(.upstream)
         return .sendRequest(buffered: buffered, sendEnd: exchange.requestComplete, sendContinue: sendContinue)
     }
 
@@ -177,7 +200,7 @@ struct ProxyStateMachine {
             exchange.bodyBytes += part.readableBytes
             if exchange.exceedsBodyLimit {
                 let wasConnecting = if case .connecting = state { true } else { false }
-                state = .closed
+                enterClosed()
                 return .respond(.payloadTooLarge, close: true, abortUpstream: wasConnecting)
             }
             exchange.buffered.append(part)
@@ -187,11 +210,10 @@ struct ProxyStateMachine {
             exchange.bodyBytes += part.readableBytes
             exchange.retryable = false
             if exchange.exceedsBodyLimit {
+                enterClosed()
                 if exchange.response == .notStarted {
-                    state = .closed
                     return .respond(.payloadTooLarge, close: true, abortUpstream: true)
                 }
-                state = .closed
                 return .abort
             }
             state = .forwarding(exchange)
@@ -226,14 +248,21 @@ struct ProxyStateMachine {
             return .forwardEnd
         case .discardingBody(let keepAlive):
             if keepAlive && !isQuiescing {
-                state = .idle(.waitingForRequest)
+                enterIdle()
                 return .exchangeComplete(closeClient: false)
             }
-            state = .closed
+            enterClosed()
             return .exchangeComplete(closeClient: true)
         case .idle, .closed:
             return .none
         }
+    }
+
+    /// The attached upstream connection's writability changed.
+    mutating func upstreamWritabilityChanged(isWritable: Bool) {
+        guard case .forwarding(var exchange) = state else { return }
+        exchange.upstreamWritable = isWritable
+        state = .forwarding(exchange)
     }
 
     // MARK: Response
@@ -254,6 +283,7 @@ struct ProxyStateMachine {
         let keepAlive = exchange.keepAlive && !isQuiescing
         exchange.keepAlive = keepAlive
         state = .forwarding(exchange)
+        setDeadline(nil)
         return .forward(keepAlive: keepAlive)
     }
 
@@ -269,14 +299,14 @@ struct ProxyStateMachine {
         guard exchange.requestComplete else {
             // The upstream answered before reading the whole body; its connection is in an unknown
             // state and the rest of the client's body would have to be read: close both.
-            state = .closed
+            enterClosed()
             return .finish(reuseUpstream: false, closeClient: true)
         }
         if exchange.keepAlive && !isQuiescing {
-            state = .idle(.waitingForRequest)
+            enterIdle()
             return .finish(reuseUpstream: upstreamReusable, closeClient: false)
         }
-        state = .closed
+        enterClosed()
         return .finish(reuseUpstream: upstreamReusable, closeClient: true)
     }
 
@@ -319,12 +349,13 @@ struct ProxyStateMachine {
             if exchange.response == .notStarted {
                 if failure == .connectionFailed && exchange.retryable {
                     exchange.retryable = false
+                    exchange.upstreamWritable = true
                     state = .connecting(exchange)
                     return .retry
                 }
                 return respondLocally(failure.response, exchange: exchange)
             }
-            state = .closed
+            enterClosed()
             return .closeClient
         default:
             return .none
@@ -340,7 +371,7 @@ struct ProxyStateMachine {
         case .connecting, .forwarding: hadUpstream = true
         default: hadUpstream = false
         }
-        state = .closed
+        enterClosed()
         return hadUpstream ? .abortUpstream : .none
     }
 
@@ -350,7 +381,7 @@ struct ProxyStateMachine {
     mutating func quiesce() -> QuiesceAction {
         isQuiescing = true
         if case .idle = state {
-            state = .closed
+            enterClosed()
             return .close
         }
         return .none
@@ -366,15 +397,37 @@ struct ProxyStateMachine {
         }
     }
 
-    /// Whether reading from the client must wait: nothing can be done with more of its bytes yet.
+    /// Whether reading from the client must wait: nothing can take more of its bytes yet.
     var holdsClientReads: Bool {
+        if pipelined.count >= Self.maxPipelinedParts { return true }
         switch state {
-        case .deciding, .connecting: true
-        default: false
+        case .deciding, .connecting: return true
+        case .forwarding(let exchange): return !exchange.upstreamWritable
+        default: return false
         }
     }
 
+    /// Request parts read ahead of their turn before reading stops.
+    static let maxPipelinedParts = 16
+
     // MARK: Helpers
+
+    private mutating func enterIdle() {
+        state = .idle(.waitingForRequest)
+        setDeadline(.idle)
+    }
+
+    private mutating func enterClosed() {
+        state = .closed
+        setDeadline(nil)
+    }
+
+    /// Records the deadline the connection needs now: `nil` cancels; a value (re)starts it.
+    mutating func setDeadline(_ new: ConnectionDeadline?) {
+        if new == nil && deadline == nil { return }
+        deadline = new
+        deadlineChange = new.map(DeadlineChange.arm) ?? .cancel
+    }
 
     private var isDeciding: Bool {
         if case .deciding = state { return true }
@@ -384,15 +437,16 @@ struct ProxyStateMachine {
     private mutating func respondLocally(_ response: LocalResponse, exchange: Exchange) -> DecisionAction {
         if exchange.requestComplete {
             let keepAlive = exchange.keepAlive && !isQuiescing
-            state = keepAlive ? .idle(.waitingForRequest) : .closed
+            if keepAlive { enterIdle() } else { enterClosed() }
             return .respond(response, close: !keepAlive)
         }
         if exchange.owesContinue {
             // The client waits for 100 Continue before its body; it may or may not send it now.
-            state = .closed
+            enterClosed()
             return .respond(response, close: true)
         }
         state = .discardingBody(keepAlive: exchange.keepAlive)
+        setDeadline(nil)
         return .respond(response, close: false)
     }
 

@@ -68,7 +68,7 @@ struct ConnectionPipeline: Sendable {
 
     /// HTTP/1.1: the byte tap, NIO's codec (pipelining is the proxy handler's), the proxy handler.
     func configureHTTP1(_ channel: any Channel) throws {
-        let proxy = makeProxyHandler(on: channel.eventLoop)
+        let proxy = makeProxyHandler(on: channel.eventLoop, servesHTTP2Stream: false)
         let tap = ClientBytesTap(proxy: proxy)
         proxy.tap = tap
         let sync = channel.pipeline.syncOperations
@@ -121,13 +121,19 @@ struct ConnectionPipeline: Sendable {
                 try streamSync.addHandler(HTTP2EndStreamMerger())
                 try streamSync.addHandler(HTTP2AuthorityCheck())
                 try streamSync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                try streamSync.addHandler(self.makeProxyHandler(on: streamChannel.eventLoop))
+                try streamSync.addHandler(self.makeProxyHandler(on: streamChannel.eventLoop, servesHTTP2Stream: true))
             }
         }
         try sync.addHandler(manager)
     }
 
-    private func makeProxyHandler(on eventLoop: any EventLoop) -> ProxyHandler {
-        ProxyHandler(settings: settings, pool: pools.pool(for: eventLoop), limiter: limiter, logger: logger)
+    private func makeProxyHandler(on eventLoop: any EventLoop, servesHTTP2Stream: Bool) -> ProxyHandler {
+        ProxyHandler(
+            settings: settings,
+            pool: pools.pool(for: eventLoop),
+            limiter: limiter,
+            logger: logger,
+            servesHTTP2Stream: servesHTTP2Stream
+        )
     }
 }

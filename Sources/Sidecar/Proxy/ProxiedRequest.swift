@@ -1,0 +1,25 @@
+import Limiter
+import NIOHTTP1
+
+/// A request as the rate limiter sees it.
+struct ProxiedRequest: RateLimitRequest {
+    var head: HTTPRequestHead
+    /// The normalised target; rules match its path.
+    var target: RequestTarget
+    var clientAddress: ClientAddress?
+    var host: String?
+    var tlsSubject: String? = nil
+    var claims: JWTClaims? = nil
+
+    var method: String { head.method.rawValue }
+
+    var path: Substring { target.pathForRules }
+
+    func firstHeader(named name: String) -> String? {
+        head.headers.first(name: name)
+    }
+
+    func jwtClaim(named name: String) -> String? {
+        claims?.values[name]
+    }
+}

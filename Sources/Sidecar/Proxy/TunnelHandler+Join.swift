@@ -1,0 +1,67 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+
+extension TunnelHandler {
+    /// Takes the HTTP codecs out of both pipelines, removes `proxy` (and `tap`), and joins the
+    /// client and upstream connections with a ``TunnelHandler`` pair, once the `101` was written.
+    static func join(
+        client context: ChannelHandlerContext,
+        proxy: some RemovableChannelHandler,
+        tap: ClientBytesTap?,
+        upstream connection: UpstreamConnection,
+        logger: Logger
+    ) {
+        guard let upstreamChannel = connection.channel else {
+            context.close(promise: nil)
+            return
+        }
+        do {
+            // The client side now: it cannot send frames before it reads the 101 just written, and
+            // until the upstream side is joined, its tunnel end keeps what arrives and stops reading.
+            let (clientSide, upstreamSide) = TunnelHandler.pair()
+            let client = context.pipeline.syncOperations
+            try client.addHandler(clientSide)
+            if let tap { client.removeHandler(tap, promise: nil) }
+            try client.removeHandler(context: client.context(handlerType: HTTPResponseEncoder.self), promise: nil)
+            try client.removeHandler(
+                context: client.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self),
+                promise: nil
+            )
+            client.removeHandler(proxy, promise: nil)
+            // The upstream side once its decoder has delivered this response (its end follows the head).
+            upstreamChannel.eventLoop.assumeIsolated().execute {
+                do {
+                    let upstream = upstreamChannel.pipeline.syncOperations
+                    try upstream.addHandler(upstreamSide)
+                    upstream.removeHandler(connection, promise: nil)
+                    try upstream.removeHandler(
+                        context: upstream.context(handlerType: HTTPRequestEncoder.self),
+                        promise: nil
+                    )
+                    if let validator = try? upstream.context(handlerType: NIOHTTPRequestHeadersValidator.self) {
+                        upstream.removeHandler(context: validator, promise: nil)
+                    }
+                    // Bytes the upstream sent right after its 101 come out of the decoder into the tunnel.
+                    let decoderRemoved = upstreamChannel.eventLoop.makePromise(of: Void.self)
+                    try upstream.removeHandler(
+                        context: upstream.context(handlerType: ByteToMessageHandler<HTTPResponseDecoder>.self),
+                        promise: decoderRemoved
+                    )
+                    decoderRemoved.futureResult.assumeIsolated().whenComplete { _ in
+                        clientSide.partnerIsReady()
+                        upstreamChannel.read()
+                    }
+                } catch {
+                    logger.debug("cannot join the upstream to the tunnel", metadata: ["error": "\(error)"])
+                    upstreamChannel.close(promise: nil)
+                    context.close(promise: nil)
+                }
+            }
+        } catch {
+            logger.debug("cannot switch to a tunnel", metadata: ["error": "\(error)"])
+            upstreamChannel.close(promise: nil)
+            context.close(promise: nil)
+        }
+    }
+}
