@@ -69,6 +69,19 @@ struct ProxyHandlerTests {
         _ = try? channel.finish()
     }
 
+    /// The upstream pipeline does not validate header fields again, so the request parser must
+    /// refuse every field HTTP/1.1 cannot carry.
+    @Test(
+        "a field HTTP/1.1 cannot carry gets 400",
+        arguments: ["x-a: a\u{1}b", "x-a: a\u{0}b", "x-a: a\u{7f}b", "x-a: a\rb", "x a: b", "x\u{1}a: b", ": b", "x-a b"]
+    )
+    func unsendableFieldGets400(field: String) throws {
+        let channel = try makeChannel()
+        _ = try? channel.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: x\r\n\(field)\r\n\r\n"))
+        #expect(try written(channel).hasPrefix("HTTP/1.1 400 Bad Request\r\n"))
+        _ = try? channel.finish()
+    }
+
     @Test func oversizedHeadGets431() throws {
         let channel = try makeChannel(maxHeaderBytes: 64)
         _ = try? channel.writeInbound(

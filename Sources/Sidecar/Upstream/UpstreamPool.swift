@@ -218,7 +218,14 @@ final class UpstreamPool {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
+                    // Every header field sent upstream was checked already: HTTP/1 fields by the
+                    // request parser, HTTP/2 fields by `ForwardingPolicy.isSendableField`, and the
+                    // sidecar's own are built from those or from constants. So the encoder does not
+                    // scan them a second time (about 2% of the CPU per request in the profile).
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
+                        leftOverBytesStrategy: .forwardBytes,
+                        enableOutboundHeaderValidation: false
+                    )
                     try channel.pipeline.syncOperations.addHandler(UpstreamConnection())
                 }
             }
