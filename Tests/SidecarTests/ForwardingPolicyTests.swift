@@ -154,6 +154,46 @@ struct ForwardingPolicyTests {
         #expect(head.headers["connection"] == ["close"])
     }
 
+    @Test func responseFramingFollowsStatusMethodAndClientVersion() {
+        func framing(
+            _ status: HTTPResponseStatus,
+            length: Bool = false,
+            _ method: HTTPMethod = .GET,
+            _ version: HTTPVersion = .http1_1
+        ) -> ForwardingPolicy.ResponseFraming {
+            ForwardingPolicy.responseFraming(
+                status: status,
+                hasContentLength: length,
+                method: method,
+                clientVersion: version
+            )
+        }
+        #expect(framing(.noContent, length: true) == .noBody)
+        #expect(framing(.notModified) == .noBody)
+        #expect(framing(.ok, length: true, .GET, .http1_0) == .asSent)
+        #expect(framing(.ok, .HEAD) == .asSent)
+        #expect(framing(.ok, .GET, HTTPVersion(major: 2, minor: 0)) == .asSent)
+        #expect(framing(.ok) == .chunked)
+        #expect(framing(.ok, .GET, .http1_0) == .untilClose)
+    }
+
+    @Test func framingHeadersAreSetByThePolicy() {
+        let upstream = HTTPHeaders([("Content-Length", "0"), ("Connection", "keep-alive")])
+        var noBody = HTTPResponseHead(version: .http1_1, status: .noContent, headers: upstream)
+        _ = policy.forwardResponse(&noBody, requestID: "id", keepClientAlive: true, framing: .noBody)
+        #expect(noBody.headers["content-length"].isEmpty)
+        #expect(noBody.headers["connection"].isEmpty)
+
+        var chunked = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Transfer-Encoding": "chunked"])
+        _ = policy.forwardResponse(&chunked, requestID: "id", keepClientAlive: true, framing: .chunked)
+        #expect(chunked.headers["transfer-encoding"] == ["chunked"])
+
+        var untilClose = HTTPResponseHead(version: .http1_0, status: .ok)
+        _ = policy.forwardResponse(&untilClose, requestID: "id", keepClientAlive: true, framing: .untilClose)
+        #expect(untilClose.headers["connection"] == ["close"])
+        #expect(untilClose.version == .http1_1)
+    }
+
     @Test func upstreamCloseMakesItsConnectionNotReusable() {
         var head = HTTPResponseHead(version: .http1_1, status: .ok, headers: HTTPHeaders([("Connection", "close")]))
         #expect(!policy.forwardResponse(&head, requestID: "id", keepClientAlive: true))

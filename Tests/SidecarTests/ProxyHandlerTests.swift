@@ -38,7 +38,7 @@ struct ProxyHandlerTests {
             withPipeliningAssistance: false,
             withErrorHandling: false,
             withOutboundHeaderValidation: false,
-            withEncoderConfiguration: .init(),
+            withEncoderConfiguration: ConnectionPipeline.responseEncoderConfiguration,
             withDecoderLimitConfiguration: limits
         )
         let tap = ClientBytesTap(proxy: proxy)
@@ -73,7 +73,9 @@ struct ProxyHandlerTests {
     /// refuse every field HTTP/1.1 cannot carry.
     @Test(
         "a field HTTP/1.1 cannot carry gets 400",
-        arguments: ["x-a: a\u{1}b", "x-a: a\u{0}b", "x-a: a\u{7f}b", "x-a: a\rb", "x a: b", "x\u{1}a: b", ": b", "x-a b"]
+        arguments: [
+            "x-a: a\u{1}b", "x-a: a\u{0}b", "x-a: a\u{7f}b", "x-a: a\rb", "x a: b", "x\u{1}a: b", ": b", "x-a b",
+        ]
     )
     func unsendableFieldGets400(field: String) throws {
         let channel = try makeChannel()

@@ -77,6 +77,40 @@ struct ProxyIntegrationTests {
         }
     }
 
+    /// The sidecar sets the response framing itself: chunked only to an HTTP/1.1 client, a body of
+    /// unknown length to an HTTP/1.0 client ends with the connection, and a known length passes on.
+    @Test func responseFramingFollowsTheClientsVersion() async throws {
+        try await SidecarHarness.with { harness in
+            let http11 = try await harness.raw("GET /chunked HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            #expect(http11.lowercased().contains("transfer-encoding: chunked\r\n"))
+            #expect(http11.hasSuffix("\r\n0\r\n\r\n"))
+
+            // Keep-alive asked for, but without a length the end of the body is the end of the connection.
+            let http10 = try await harness.raw(
+                "GET /chunked HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n",
+                timeout: .seconds(3)
+            )
+            #expect(http10.hasPrefix("HTTP/1.1 200 OK\r\n"))
+            #expect(!http10.lowercased().contains("transfer-encoding"))
+            #expect(!http10.lowercased().contains("content-length"))
+            #expect(http10.lowercased().contains("connection: close\r\n"))
+            #expect(http10.hasSuffix("\r\n\r\none,two,three"))
+
+            let known = try await harness.raw("GET /hello HTTP/1.0\r\nHost: x\r\n\r\n")
+            #expect(known.lowercased().contains("content-length: 20\r\n"))
+            #expect(known.hasSuffix("hello from upstream\n"))
+
+            let head = try await harness.raw("HEAD /chunked HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            #expect(head.hasPrefix("HTTP/1.1 200 OK\r\n"))
+            #expect(head.hasSuffix("\r\n\r\n"))
+
+            let noContent = try await harness.raw("GET /status/204 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            #expect(noContent.hasPrefix("HTTP/1.1 204 No Content\r\n"))
+            #expect(!noContent.lowercased().contains("content-length"))
+            #expect(!noContent.lowercased().contains("transfer-encoding"))
+        }
+    }
+
     @Test func webSocketFramesPassBothWaysAfterTheUpgrade() async throws {
         try await SidecarHarness.with { harness in
             let upgrade =

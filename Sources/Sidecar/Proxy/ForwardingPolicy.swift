@@ -157,7 +157,8 @@ struct ForwardingPolicy: Sendable {
 
         var forwarded = head
         forwarded.headers = headers
-        forwarded.version = .http1_1
+        // Only when it differs: the head's storage is shared with the decoder's copy.
+        if forwarded.version != .http1_1 { forwarded.version = .http1_1 }
         let keepAlive = head.version.major == 1 && head.version.minor == 0 ? connection.keepAlive : !connection.close
         var target: RequestTarget?
         var refusal: LocalResponse?
@@ -337,10 +338,40 @@ struct ForwardingPolicy: Sendable {
         return host + ":" + port
     }
 
-    /// Rewrites the upstream's response head for the client.
+    /// How a response body is delimited for the client; the sidecar sets this itself, since NIO's
+    /// encoder does not (`automaticallySetFramingHeaders` is off).
+    enum ResponseFraming: Equatable {
+        /// No body: a 1xx, 204 or 304 status. Neither length nor coding is sent.
+        case noBody
+        /// The upstream's `Content-Length` (or, for a response to HEAD, what it advertised) passes on.
+        case asSent
+        /// `Transfer-Encoding: chunked`, to an HTTP/1.1 client.
+        case chunked
+        /// The body ends when the connection closes: an HTTP/1.0 client cannot read chunked.
+        case untilClose
+    }
+
+    /// The framing of a response to `method` with `status`, for a client speaking `clientVersion`.
+    static func responseFraming(
+        status: HTTPResponseStatus,
+        hasContentLength: Bool,
+        method: HTTPMethod,
+        clientVersion: HTTPVersion
+    ) -> ResponseFraming {
+        if !status.mayHaveResponseBody { return .noBody }
+        if hasContentLength || method == .HEAD || clientVersion.major == 2 { return .asSent }
+        return clientVersion.minor >= 1 ? .chunked : .untilClose
+    }
+
+    /// Rewrites the upstream's response head for the client, framed as `framing` says.
     ///
     /// Returns whether the upstream connection may be reused after this response.
-    func forwardResponse(_ head: inout HTTPResponseHead, requestID: String, keepClientAlive: Bool) -> Bool {
+    func forwardResponse(
+        _ head: inout HTTPResponseHead,
+        requestID: String,
+        keepClientAlive: Bool,
+        framing: ResponseFraming = .asSent
+    ) -> Bool {
         var connection = ConnectionOptions()
         var headers = HTTPHeaders()
         headers.reserveCapacity(head.headers.count + 2)
@@ -350,17 +381,20 @@ struct ForwardingPolicy: Sendable {
                 connection.add(value)
             case .hopByHop, .transferEncoding, .upgrade, .xRequestID:
                 break
+            case .contentLength where framing == .noBody:
+                break
             default:
                 headers.add(name: name, value: value)
             }
         }
         for token in connection.otherTokens { headers.remove(name: String(token)) }
         headers.add(name: "X-Request-ID", value: requestID)
-        if !keepClientAlive { headers.add(name: "Connection", value: "close") }
+        if framing == .chunked { headers.add(name: "Transfer-Encoding", value: "chunked") }
+        if !keepClientAlive || framing == .untilClose { headers.add(name: "Connection", value: "close") }
         let http11 = head.version.major == 1 && head.version.minor >= 1
         let upstreamKeepAlive = http11 ? !connection.close : connection.keepAlive && !connection.close
         head.headers = headers
-        head.version = .http1_1
+        if head.version != .http1_1 { head.version = .http1_1 }
         return upstreamKeepAlive
     }
 
@@ -392,8 +426,12 @@ struct ConnectionOptions {
     var otherTokens: [Substring] = []
 
     mutating func add(_ value: String) {
-        for token in value.split(separator: ",") {
-            let token = token.trimmingSpaces()
+        // Scanned in place: a `split` would allocate an array per header.
+        var rest = Substring(value)
+        while !rest.isEmpty {
+            let comma = rest.firstIndex(of: ",") ?? rest.endIndex
+            let token = rest[..<comma].trimmingSpaces()
+            rest = comma == rest.endIndex ? rest[comma...] : rest[rest.index(after: comma)...]
             if token.caseInsensitiveEquals("close") {
                 close = true
             } else if token.caseInsensitiveEquals("keep-alive") {

@@ -32,6 +32,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
     private struct Current {
         var forwarded: ForwardingPolicy.ForwardedRequest
         var method: HTTPMethod
+        /// The version the client spoke; the response's framing follows it.
+        var clientVersion: HTTPVersion
         var start: NIODeadline
         var policy: RateLimitPolicyState?
         /// The upstream's status, once its response head arrived.
@@ -208,7 +210,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         let forwarded = settings.forwarding.forwardRequest(head, peer: peer) {
             requestIDs.next()
         }
-        current = Current(forwarded: forwarded, method: head.method, start: .now(), policy: nil)
+        current = Current(
+            forwarded: forwarded,
+            method: head.method,
+            clientVersion: head.version,
+            start: .now(),
+            policy: nil
+        )
         let action = state.requestHead(
             keepAlive: forwarded.keepAlive,
             hasBody: forwarded.hasBody,
@@ -551,13 +559,25 @@ extension ProxyHandler: UpstreamConnectionDelegate {
             switchToTunnel(head, upstream: connection, context: context)
             return
         }
-        guard case .forward(let keepAlive) = state.responseHead(isInformational: head.status.code < 200) else { return }
+        let framing = ForwardingPolicy.responseFraming(
+            status: head.status,
+            hasContentLength: head.headers.contains(name: "content-length"),
+            method: current.method,
+            clientVersion: current.clientVersion
+        )
+        guard
+            case .forward(let keepAlive) = state.responseHead(
+                isInformational: head.status.code < 200,
+                endsWithClose: framing == .untilClose
+            )
+        else { return }
         if head.status.code < 200 { return }
         var head = head
         _ = settings.forwarding.forwardResponse(
             &head,
             requestID: current.forwarded.requestID,
-            keepClientAlive: keepAlive || servesHTTP2Stream
+            keepClientAlive: keepAlive || servesHTTP2Stream,
+            framing: framing
         )
         if let policy = current.policy { settings.rateLimitHeaders.add(policy, to: &head.headers) }
         context.write(wrapOutboundOut(.head(head)), promise: nil)

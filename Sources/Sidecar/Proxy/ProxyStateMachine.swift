@@ -32,7 +32,7 @@ struct ProxyStateMachine {
         var bodyBytes = 0
         var maxBodyBytes: Int?
         /// Body parts read before the upstream was attached.
-        var buffered = CircularBuffer<ByteBuffer>()
+        var buffered: [ByteBuffer] = []
         /// Whether `100 Continue` is owed to the client once the request is accepted.
         var owesContinue: Bool
         /// Whether a failure before any response byte may be retried on a new connection.
@@ -55,8 +55,9 @@ struct ProxyStateMachine {
     /// Set once the server drains: no new request is accepted after the current one.
     private(set) var isQuiescing = false
 
-    /// Request parts read ahead of their turn (pipelining), served in order.
-    var pipelined = CircularBuffer<HTTPServerRequestPart>()
+    /// Request parts read ahead of their turn (pipelining), served in order; at most
+    /// ``maxPipelinedParts``, and an empty array allocates nothing (one HTTP/2 stream is one machine).
+    var pipelined: [HTTPServerRequestPart] = []
     /// Whether pipelined parts are being handed out further up the call stack.
     var isServingPipelined = false
     /// Whether a `read()` waits until the client's bytes can be taken.
@@ -167,13 +168,13 @@ struct ProxyStateMachine {
         case none
         /// Write the head, then `buffered` body parts, then the end when `sendEnd`; send `100 Continue`
         /// to the client first when `sendContinue`.
-        case sendRequest(buffered: CircularBuffer<ByteBuffer>, sendEnd: Bool, sendContinue: Bool)
+        case sendRequest(buffered: [ByteBuffer], sendEnd: Bool, sendContinue: Bool)
     }
 
     mutating func upstreamAttached(reused: Bool, upstreamWritable: Bool = true) -> AttachAction {
         guard case .connecting(var exchange) = state else { return .none }
         let buffered = exchange.buffered
-        exchange.buffered = CircularBuffer()
+        exchange.buffered = []
         let sendContinue = exchange.owesContinue
         exchange.owesContinue = false
         exchange.retryable = reused && exchange.requestComplete && buffered.isEmpty && exchange.bodyBytes == 0
@@ -274,13 +275,14 @@ struct ProxyStateMachine {
         case forward(keepAlive: Bool)
     }
 
-    mutating func responseHead(isInformational: Bool) -> ResponseHeadAction {
+    /// `endsWithClose`: the body is delimited by closing the client connection (HTTP/1.0, no length).
+    mutating func responseHead(isInformational: Bool, endsWithClose: Bool = false) -> ResponseHeadAction {
         guard case .forwarding(var exchange) = state else { return .none }
         if isInformational { return .forward(keepAlive: exchange.keepAlive) }
         exchange.response = .streaming
         exchange.retryable = false
         // A client still sending its body when the response starts cannot be kept: we stop reading it.
-        let keepAlive = exchange.keepAlive && !isQuiescing
+        let keepAlive = exchange.keepAlive && !isQuiescing && !endsWithClose
         exchange.keepAlive = keepAlive
         state = .forwarding(exchange)
         setDeadline(nil)

@@ -29,6 +29,14 @@ struct ConnectionPipeline: Sendable {
     var h2c: Bool = false
 
     /// Stream and connection windows of Envoy's edge profile.
+    /// The client-side encoder leaves framing headers alone: the proxy sets them (a length, chunked
+    /// for HTTP/1.1, the connection's end for HTTP/1.0; see `ForwardingPolicy.responseFraming`).
+    static let responseEncoderConfiguration: HTTPResponseEncoder.Configuration = {
+        var configuration = HTTPResponseEncoder.Configuration()
+        configuration.automaticallySetFramingHeaders = false
+        return configuration
+    }()
+
     static let streamWindow = 64 * 1024
     static let connectionWindow = 1024 * 1024
 
@@ -80,7 +88,7 @@ struct ConnectionPipeline: Sendable {
             withPipeliningAssistance: false,
             withErrorHandling: false,
             withOutboundHeaderValidation: false,
-            withEncoderConfiguration: .init(),
+            withEncoderConfiguration: Self.responseEncoderConfiguration,
             withDecoderLimitConfiguration: decoderLimits
         )
         try sync.addHandler(proxy)
