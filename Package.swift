@@ -72,6 +72,7 @@ let package = Package(
             name: "Sidecar",
             dependencies: [
                 "Limiter",
+                "HTTP1Wire",
                 "SidecarMetrics",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -134,6 +135,7 @@ let package = Package(
             name: "SidecarTests",
             dependencies: [
                 "Sidecar",
+                "HTTP1Wire",
                 "Limiter",
                 "SidecarMetrics",
                 "TestSupport",

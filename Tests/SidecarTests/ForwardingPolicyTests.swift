@@ -1,4 +1,6 @@
+import HTTP1Wire
 import Limiter
+import NIOCore
 import NIOHTTP1
 import Testing
 
@@ -138,18 +140,28 @@ struct ForwardingPolicyTests {
         #expect(forward([("X-Request-ID", String(repeating: "a", count: 201))]).requestID == "generated")
     }
 
-    @Test func responseLosesHopByHopAndGainsRequestID() {
-        var head = HTTPResponseHead(
-            version: .http1_1,
-            status: .ok,
-            headers: HTTPHeaders([
-                ("Connection", "X-Up"), ("X-Up", "1"), ("Transfer-Encoding", "chunked"), ("X-Request-ID", "up"),
-            ])
+    /// An upstream response head as the upstream connection parses it.
+    private func upstream(_ text: String) throws -> UpstreamResponseHead {
+        var parser = HTTP1ResponseHeadParser()
+        let bytes = ByteBuffer(string: text)
+        guard case .head(let head) = parser.parse(bytes) else { throw ParseFailed() }
+        return UpstreamResponseHead(head: head, bytes: bytes)
+    }
+
+    private struct ParseFailed: Error {}
+
+    @Test func responseLosesHopByHopAndGainsRequestID() throws {
+        let response = try upstream(
+            "HTTP/1.1 201 Made\r\nConnection: X-Up, keep-alive\r\nX-Up: 1\r\nTransfer-Encoding: chunked\r\n"
+                + "X-Request-ID: up\r\nKeep-Alive: timeout=5\r\nX-Kept: a b\r\nx-up: 2\r\n\r\n"
         )
-        let reusable = policy.forwardResponse(&head, requestID: "mine", keepClientAlive: false)
-        #expect(reusable)
+        let head = policy.clientResponseHead(response, requestID: "mine", keepClientAlive: false, framing: .chunked)
+        #expect(head.status == .created)
+        #expect(head.version == .http1_1)
         #expect(head.headers["x-up"].isEmpty)
-        #expect(head.headers["transfer-encoding"].isEmpty)
+        #expect(head.headers["keep-alive"].isEmpty)
+        #expect(head.headers["x-kept"] == ["a b"])
+        #expect(head.headers["transfer-encoding"] == ["chunked"])
         #expect(head.headers["x-request-id"] == ["mine"])
         #expect(head.headers["connection"] == ["close"])
     }
@@ -177,26 +189,25 @@ struct ForwardingPolicyTests {
         #expect(framing(.ok, .GET, .http1_0) == .untilClose)
     }
 
-    @Test func framingHeadersAreSetByThePolicy() {
-        let upstream = HTTPHeaders([("Content-Length", "0"), ("Connection", "keep-alive")])
-        var noBody = HTTPResponseHead(version: .http1_1, status: .noContent, headers: upstream)
-        _ = policy.forwardResponse(&noBody, requestID: "id", keepClientAlive: true, framing: .noBody)
+    @Test func framingHeadersAreSetByThePolicy() throws {
+        let noContent = try upstream("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n")
+        let noBody = policy.clientResponseHead(noContent, requestID: "id", keepClientAlive: true, framing: .noBody)
         #expect(noBody.headers["content-length"].isEmpty)
         #expect(noBody.headers["connection"].isEmpty)
 
-        var chunked = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Transfer-Encoding": "chunked"])
-        _ = policy.forwardResponse(&chunked, requestID: "id", keepClientAlive: true, framing: .chunked)
-        #expect(chunked.headers["transfer-encoding"] == ["chunked"])
+        let sized = try upstream("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+        let asSent = policy.clientResponseHead(sized, requestID: "id", keepClientAlive: true, framing: .asSent)
+        #expect(asSent.headers["content-length"] == ["5"])
 
-        var untilClose = HTTPResponseHead(version: .http1_0, status: .ok)
-        _ = policy.forwardResponse(&untilClose, requestID: "id", keepClientAlive: true, framing: .untilClose)
+        let toClose = try upstream("HTTP/1.0 200 OK\r\n\r\n")
+        let untilClose = policy.clientResponseHead(
+            toClose,
+            requestID: "id",
+            keepClientAlive: true,
+            framing: .untilClose
+        )
         #expect(untilClose.headers["connection"] == ["close"])
         #expect(untilClose.version == .http1_1)
-    }
-
-    @Test func upstreamCloseMakesItsConnectionNotReusable() {
-        var head = HTTPResponseHead(version: .http1_1, status: .ok, headers: HTTPHeaders([("Connection", "close")]))
-        #expect(!policy.forwardResponse(&head, requestID: "id", keepClientAlive: true))
     }
 
     @Test func rateLimitHeadersFollowTheDraftAndLegacyForms() {

@@ -1,4 +1,5 @@
 import Limiter
+import NIOCore
 import NIOHTTP1
 
 /// How a client's request head becomes the upstream's, and the upstream's response head the client's.
@@ -363,39 +364,63 @@ struct ForwardingPolicy: Sendable {
         return clientVersion.minor >= 1 ? .chunked : .untilClose
     }
 
-    /// Rewrites the upstream's response head for the client, framed as `framing` says.
-    ///
-    /// Returns whether the upstream connection may be reused after this response.
-    func forwardResponse(
-        _ head: inout HTTPResponseHead,
+    /// The head the client gets for the upstream's `response`, framed as `framing` says: hop-by-hop
+    /// fields and those the upstream's `Connection` lists dropped, `X-Request-ID` set, and
+    /// `Connection: close` when the client connection ends after it.
+    func clientResponseHead(
+        _ response: UpstreamResponseHead,
         requestID: String,
         keepClientAlive: Bool,
-        framing: ResponseFraming = .asSent
-    ) -> Bool {
-        var connection = ConnectionOptions()
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(head.headers.count + 2)
-        for (name, value) in head.headers {
-            switch HeaderName(name) {
-            case .connection:
-                connection.add(value)
-            case .hopByHop, .transferEncoding, .upgrade, .xRequestID:
-                break
-            case .contentLength where framing == .noBody:
-                break
-            default:
-                headers.add(name: name, value: value)
+        framing: ResponseFraming
+    ) -> HTTPResponseHead {
+        let head = response.head
+        var listed: [String] = []
+        if head.facts.connection.contains(.other) {
+            for field in head.fields where field.kind == .connection {
+                var options = ConnectionOptions()
+                options.add(response.text(field.value))
+                listed += options.otherTokens.map { $0.lowercased() }
             }
         }
-        for token in connection.otherTokens { headers.remove(name: String(token)) }
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(head.fields.count + 3)
+        for field in head.fields {
+            switch field.kind {
+            case .connection, .keepAlive, .proxyConnection, .te, .transferEncoding, .upgrade, .xRequestID:
+                continue
+            case .contentLength where framing == .noBody:
+                continue
+            default:
+                let name = response.text(field.name)
+                if !listed.isEmpty, listed.contains(name.lowercased()) { continue }
+                headers.add(name: name, value: response.text(field.value))
+            }
+        }
         headers.add(name: "X-Request-ID", value: requestID)
         if framing == .chunked { headers.add(name: "Transfer-Encoding", value: "chunked") }
         if !keepClientAlive || framing == .untilClose { headers.add(name: "Connection", value: "close") }
-        let http11 = head.version.major == 1 && head.version.minor >= 1
-        let upstreamKeepAlive = http11 ? !connection.close : connection.keepAlive && !connection.close
-        head.headers = headers
-        if head.version != .http1_1 { head.version = .http1_1 }
-        return upstreamKeepAlive
+        let reason = response.text(head.reason)
+        let status = HTTPResponseStatus(statusCode: head.status, reasonPhrase: reason)
+        return HTTPResponseHead(version: .http1_1, status: status, headers: headers)
+    }
+
+    /// The upstream head for `head` as bytes: its request line with `HTTP/1.1`, then its fields.
+    static func serialize(_ head: HTTPRequestHead, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var capacity = head.method.rawValue.utf8.count + head.uri.utf8.count + 14
+        for (name, value) in head.headers { capacity += name.utf8.count + value.utf8.count + 4 }
+        var buffer = allocator.buffer(capacity: capacity + 2)
+        buffer.writeString(head.method.rawValue)
+        buffer.writeStaticString(" ")
+        buffer.writeString(head.uri)
+        buffer.writeStaticString(" HTTP/1.1\r\n")
+        for (name, value) in head.headers {
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
+        }
+        buffer.writeStaticString("\r\n")
+        return buffer
     }
 
     /// Whether a client's `X-Request-ID` is short visible ASCII, safe to pass on and log.

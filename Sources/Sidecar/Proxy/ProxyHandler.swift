@@ -328,9 +328,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
                 promise: nil
             )
         }
-        connection.write(.head(current.forwarded.head))
-        for part in buffered { connection.write(.body(.byteBuffer(part))) }
-        if sendEnd { connection.write(.end(nil)) }
+        let forwarded = current.forwarded
+        connection.writeHead(
+            ForwardingPolicy.serialize(forwarded.head, allocator: context.channel.allocator),
+            isHeadRequest: current.method == .HEAD,
+            chunkedBody: forwarded.hasBody && forwarded.contentLength == nil
+        )
+        for part in buffered { connection.writeBody(part) }
+        if sendEnd { connection.writeEnd() }
         connection.flush()
         // A write the upstream's pipeline refuses closes it at once, and its failure has already
         // been handled (retried or answered) by the time the writes return.
@@ -343,7 +348,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         case .none, .buffered:
             break
         case .forward(let part):
-            upstream?.write(.body(.byteBuffer(part)))
+            upstream?.writeBody(part)
             if state.upstreamWritten() { upstream?.flush() }
         case .respond(let response, let close, let abortUpstream):
             if abortUpstream { self.abortUpstream() }
@@ -359,7 +364,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         case .none:
             break
         case .forwardEnd:
-            upstream?.write(.end(nil))
+            upstream?.writeEnd()
             if state.upstreamWritten() { upstream?.flush() }
         case .exchangeComplete(let closeClient):
             if closeClient { context.close(promise: nil) }
@@ -517,14 +522,18 @@ extension ProxyHandler {
     /// After the upstream's `101`: forward it, count the exchange, and hand both connections to a
     /// ``TunnelHandler`` pair.
     private func switchToTunnel(
-        _ head: HTTPResponseHead,
+        _ response: UpstreamResponseHead,
         upstream connection: UpstreamConnection,
         context: ChannelHandlerContext
     ) {
         guard let current else { return }
         pool.deadlines.cancel(&deadlineEntry)
-        var head = head
-        _ = settings.forwarding.forwardResponse(&head, requestID: current.forwarded.requestID, keepClientAlive: true)
+        var head = settings.forwarding.clientResponseHead(
+            response,
+            requestID: current.forwarded.requestID,
+            keepClientAlive: true,
+            framing: .asSent
+        )
         head.headers.replaceOrAdd(name: "Connection", value: "Upgrade")
         head.headers.replaceOrAdd(name: "Upgrade", value: "websocket")
         self.current?.upstreamStatus = head.status
@@ -553,28 +562,35 @@ extension ProxyHandler: RateLimitDecisionReceiver {
 // MARK: - Upstream events
 
 extension ProxyHandler: UpstreamConnectionDelegate {
-    func upstreamResponseHead(_ head: HTTPResponseHead) {
+    func upstreamResponseHead(_ response: UpstreamResponseHead) {
         guard let context, let current else { return }
-        if head.status == .switchingProtocols, current.forwarded.upgradesToWebSocket, let connection = upstream {
-            switchToTunnel(head, upstream: connection, context: context)
+        if response.status == 101 {
+            guard current.forwarded.upgradesToWebSocket, let connection = upstream else {
+                // A switch nobody asked for: what follows is not HTTP, so the exchange failed.
+                abortUpstream()
+                failUpstream(.connectionFailed, context: context)
+                finishEvent()
+                return
+            }
+            switchToTunnel(response, upstream: connection, context: context)
             return
         }
+        let status = HTTPResponseStatus(statusCode: response.status)
         let framing = ForwardingPolicy.responseFraming(
-            status: head.status,
-            hasContentLength: head.headers.contains(name: "content-length"),
+            status: status,
+            hasContentLength: response.head.facts.contentLength != nil,
             method: current.method,
             clientVersion: current.clientVersion
         )
         guard
             case .forward(let keepAlive) = state.responseHead(
-                isInformational: head.status.code < 200,
+                isInformational: response.status < 200,
                 endsWithClose: framing == .untilClose
             )
         else { return }
-        if head.status.code < 200 { return }
-        var head = head
-        _ = settings.forwarding.forwardResponse(
-            &head,
+        if response.status < 200 { return }
+        var head = settings.forwarding.clientResponseHead(
+            response,
             requestID: current.forwarded.requestID,
             keepClientAlive: keepAlive || servesHTTP2Stream,
             framing: framing

@@ -29,26 +29,14 @@ extension TunnelHandler {
                 promise: nil
             )
             client.removeHandler(proxy, promise: nil)
-            // The upstream side once its decoder has delivered this response (its end follows the head).
+            // The upstream side: the connection handler leaves, handing on the bytes it read past the 101.
             upstreamChannel.eventLoop.assumeIsolated().execute {
                 do {
                     let upstream = upstreamChannel.pipeline.syncOperations
                     try upstream.addHandler(upstreamSide)
-                    upstream.removeHandler(connection, promise: nil)
-                    try upstream.removeHandler(
-                        context: upstream.context(handlerType: HTTPRequestEncoder.self),
-                        promise: nil
-                    )
-                    if let validator = try? upstream.context(handlerType: NIOHTTPRequestHeadersValidator.self) {
-                        upstream.removeHandler(context: validator, promise: nil)
-                    }
-                    // Bytes the upstream sent right after its 101 come out of the decoder into the tunnel.
-                    let decoderRemoved = upstreamChannel.eventLoop.makePromise(of: Void.self)
-                    try upstream.removeHandler(
-                        context: upstream.context(handlerType: ByteToMessageHandler<HTTPResponseDecoder>.self),
-                        promise: decoderRemoved
-                    )
-                    decoderRemoved.futureResult.assumeIsolated().whenComplete { _ in
+                    let connectionRemoved = upstreamChannel.eventLoop.makePromise(of: Void.self)
+                    upstream.removeHandler(connection, promise: connectionRemoved)
+                    connectionRemoved.futureResult.assumeIsolated().whenComplete { _ in
                         clientSide.partnerIsReady()
                         upstreamChannel.read()
                     }

@@ -1,9 +1,10 @@
+import HTTP1Wire
 import NIOCore
 import NIOHTTP1
 
 /// Receives what an ``UpstreamConnection`` reads while it serves one exchange.
 protocol UpstreamConnectionDelegate: AnyObject {
-    func upstreamResponseHead(_ head: HTTPResponseHead)
+    func upstreamResponseHead(_ head: UpstreamResponseHead)
     func upstreamResponseBody(_ body: ByteBuffer)
     func upstreamResponseEnd(reusable: Bool)
     func upstreamReadComplete()
@@ -11,25 +12,29 @@ protocol UpstreamConnectionDelegate: AnyObject {
     func upstreamWritabilityChanged(isWritable: Bool)
 }
 
-/// One keep-alive HTTP/1.1 connection to the upstream, the last handler of its channel.
+/// One keep-alive HTTP/1.1 connection to the upstream, the only handler of its channel: it writes
+/// request heads it is given as bytes, frames bodies itself, and decodes responses with
+/// ``HTTP1ResponseDecoder`` (no HTTP objects on this leg).
 ///
 /// It reads only while its delegate can take more (``holdReads`` is off), so a slow client slows
 /// the upstream instead of filling the sidecar's memory.
 final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     /// The exchange this connection serves; `nil` while idle in the pool.
     weak var delegate: (any UpstreamConnectionDelegate)?
-    /// Whether the current response said the connection may be reused.
-    var responseAllowsReuse = true
     /// The connection's number in its pool; `nil` once it closed or left the pool.
     var poolID: Int?
     /// The pool it counts against, told when the handler leaves an open channel (a tunnel).
     weak var pool: UpstreamPool?
 
     private var context: ChannelHandlerContext?
+    private var decoder = HTTP1ResponseDecoder()
+    /// Whether the request body being written is chunked.
+    private var chunkedBody = false
     private var readsHeld = false
     private var readPending = false
     private(set) var isActive = false
@@ -46,9 +51,10 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        // Removed from a channel still open: the connection became a tunnel. Bytes read past the
+        // `101` belong to it, and the connection no longer counts against the pool.
+        if let unread = decoder.takeUnreadBytes() { context.fireChannelRead(wrapInboundOut(unread)) }
         self.context = nil
-        // Removed from a channel still open: the connection became a tunnel and no longer
-        // counts against the pool (a closing channel is inactive by now).
         if isActive { pool?.connectionLeft(self) }
     }
 
@@ -59,6 +65,10 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         isActive = false
+        do {
+            // A body delimited by the close ends here; a response cut short fails the exchange.
+            if case .end? = try decoder.inputClosed() { finishExchange(reusable: false) }
+        } catch {}
         let delegate = self.delegate
         self.delegate = nil
         delegate?.upstreamFailed()
@@ -66,18 +76,20 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            if head.status.code >= 200 {
-                responseAllowsReuse = head.isKeepAlive
+        decoder.read(unwrapInboundIn(data))
+        do {
+            while let event = try decoder.next() {
+                switch event {
+                case .head(let head, let bytes):
+                    delegate?.upstreamResponseHead(UpstreamResponseHead(head: head, bytes: bytes))
+                case .body(let body):
+                    delegate?.upstreamResponseBody(body)
+                case .end(let reusable):
+                    finishExchange(reusable: reusable)
+                }
             }
-            delegate?.upstreamResponseHead(head)
-        case .body(let body):
-            delegate?.upstreamResponseBody(body)
-        case .end:
-            let delegate = self.delegate
-            self.delegate = nil
-            delegate?.upstreamResponseEnd(reusable: responseAllowsReuse && isActive)
+        } catch {
+            fail(context: context)
         }
     }
 
@@ -90,14 +102,9 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // Parse errors, resets and heads the encoder refuses: the connection is unusable. The
-        // delegate is told here, not left to channelInactive: closing from inside the write of a head
-        // NIO's validator refused was seen to deliver no channelInactive, and the exchange hung.
-        isActive = false
-        let delegate = self.delegate
-        self.delegate = nil
-        context.close(promise: nil)
-        delegate?.upstreamFailed()
+        // Resets and write failures: the connection is unusable. The delegate is told here, not
+        // left to channelInactive, which a close from inside a write was seen not to deliver.
+        fail(context: context)
     }
 
     func read(context: ChannelHandlerContext) {
@@ -122,10 +129,39 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Writes a request part without flushing.
-    func write(_ part: HTTPClientRequestPart) {
-        context?.write(wrapOutboundOut(part), promise: nil)
+    /// Writes a request head, already serialized, without flushing; its response is read next.
+    /// `chunkedBody`: the head says `Transfer-Encoding: chunked`, so body parts are framed as chunks.
+    func writeHead(_ bytes: ByteBuffer, isHeadRequest: Bool, chunkedBody: Bool) {
+        guard let context else { return }
+        decoder.expectResponse(to: .init(isHead: isHeadRequest))
+        self.chunkedBody = chunkedBody
+        context.write(wrapOutboundOut(bytes), promise: nil)
     }
+
+    /// Writes request body bytes without flushing.
+    func writeBody(_ bytes: ByteBuffer) {
+        guard let context, bytes.readableBytes > 0 else { return }
+        guard chunkedBody else {
+            context.write(wrapOutboundOut(bytes), promise: nil)
+            return
+        }
+        var size = context.channel.allocator.buffer(capacity: 18)
+        size.writeString(String(bytes.readableBytes, radix: 16))
+        size.writeStaticString("\r\n")
+        context.write(wrapOutboundOut(size), promise: nil)
+        context.write(wrapOutboundOut(bytes), promise: nil)
+        context.write(wrapOutboundOut(Self.crlf), promise: nil)
+    }
+
+    /// Ends the request body without flushing.
+    func writeEnd() {
+        guard let context, chunkedBody else { return }
+        chunkedBody = false
+        context.write(wrapOutboundOut(Self.lastChunk), promise: nil)
+    }
+
+    private static let crlf = ByteBuffer(staticString: "\r\n")
+    private static let lastChunk = ByteBuffer(staticString: "0\r\n\r\n")
 
     func flush() {
         context?.flush()
@@ -135,5 +171,32 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     func abort() {
         delegate = nil
         context?.close(promise: nil)
+    }
+
+    private func finishExchange(reusable: Bool) {
+        let delegate = self.delegate
+        self.delegate = nil
+        delegate?.upstreamResponseEnd(reusable: reusable && isActive)
+    }
+
+    private func fail(context: ChannelHandlerContext) {
+        isActive = false
+        let delegate = self.delegate
+        self.delegate = nil
+        context.close(promise: nil)
+        delegate?.upstreamFailed()
+    }
+}
+
+/// A response head read from the upstream: the parsed offsets and the bytes they point into.
+struct UpstreamResponseHead {
+    var head: HTTP1ResponseHead
+    var bytes: ByteBuffer
+
+    var status: Int { head.status }
+
+    /// The bytes of `range`, as text.
+    func text(_ range: Range<Int>) -> String {
+        bytes.getString(at: bytes.readerIndex + range.lowerBound, length: range.count) ?? ""
     }
 }
