@@ -34,17 +34,14 @@ struct ProxyHandlerTests {
         var limits = NIOHTTPDecoderLimitConfiguration()
         limits.maxHeaderListSize = maxHeaderBytes
         limits.maxHeaderFieldSize = maxHeaderBytes
-        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-            withPipeliningAssistance: false,
-            withErrorHandling: false,
-            withOutboundHeaderValidation: false,
-            withEncoderConfiguration: ConnectionPipeline.responseEncoderConfiguration,
-            withDecoderLimitConfiguration: limits
-        )
         let tap = ClientBytesTap(proxy: proxy)
         proxy.tap = tap
-        try channel.pipeline.syncOperations.addHandler(tap, position: .first)
-        try channel.pipeline.syncOperations.addHandler(proxy)
+        try channel.pipeline.syncOperations.addHandler(tap)
+        try ConnectionPipeline.addHTTP1Handlers(
+            proxy: proxy,
+            decoderLimits: limits,
+            to: channel.pipeline.syncOperations
+        )
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return channel
     }
@@ -100,6 +97,25 @@ struct ProxyHandlerTests {
         #expect(response.hasPrefix("HTTP/1.1 413 Payload Too Large\r\n"))
         #expect(response.lowercased().contains("connection: close"))
         #expect(response.lowercased().contains("x-request-id: "))
+        _ = try? channel.finish()
+    }
+
+    @Test func aLocalAnswerToHEADHasItsLengthButNoBody() throws {
+        let limiter = PendingRateLimiter()
+        let channel = try makeChannel(limiter: limiter)
+        try channel.writeInbound(ByteBuffer(string: "HEAD /x HTTP/1.1\r\nHost: x\r\n\r\n"))
+        limiter.receiver?.rateLimitDecided(RateLimitDecision(verdict: .unavailable, policy: nil))
+        let response = try written(channel)
+        #expect(response.hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"))
+        #expect(response.contains("Content-Length: "))
+        #expect(!response.contains("Content-Length: 0\r\n"))
+        #expect(response.hasSuffix("\r\n\r\n"))
+        // The next request on the connection is read as a request, not as a body.
+        try channel.writeInbound(ByteBuffer(string: "GET /x HTTP/1.1\r\nHost: x\r\n\r\n"))
+        limiter.receiver?.rateLimitDecided(RateLimitDecision(verdict: .unavailable, policy: nil))
+        let second = try written(channel)
+        #expect(second.hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"))
+        #expect(second.hasSuffix("}"))
         _ = try? channel.finish()
     }
 

@@ -1,3 +1,4 @@
+import HTTP1Wire
 import Limiter
 import NIOCore
 import NIOHTTP1
@@ -374,27 +375,11 @@ struct ForwardingPolicy: Sendable {
         framing: ResponseFraming
     ) -> HTTPResponseHead {
         let head = response.head
-        var listed: [String] = []
-        if head.facts.connection.contains(.other) {
-            for field in head.fields where field.kind == .connection {
-                var options = ConnectionOptions()
-                options.add(response.text(field.value))
-                listed += options.otherTokens.map { $0.lowercased() }
-            }
-        }
+        let listed = Self.namesListedInConnection(response)
         var headers = HTTPHeaders()
         headers.reserveCapacity(head.fields.count + 3)
-        for field in head.fields {
-            switch field.kind {
-            case .connection, .keepAlive, .proxyConnection, .te, .transferEncoding, .upgrade, .xRequestID:
-                continue
-            case .contentLength where framing == .noBody:
-                continue
-            default:
-                let name = response.text(field.name)
-                if !listed.isEmpty, listed.contains(name.lowercased()) { continue }
-                headers.add(name: name, value: response.text(field.value))
-            }
+        for field in head.fields where Self.passesToClient(field, of: response, listed: listed, framing: framing) {
+            headers.add(name: response.text(field.name), value: response.text(field.value))
         }
         headers.add(name: "X-Request-ID", value: requestID)
         if framing == .chunked { headers.add(name: "Transfer-Encoding", value: "chunked") }
@@ -402,6 +387,38 @@ struct ForwardingPolicy: Sendable {
         let reason = response.text(head.reason)
         let status = HTTPResponseStatus(statusCode: head.status, reasonPhrase: reason)
         return HTTPResponseHead(version: .http1_1, status: status, headers: headers)
+    }
+
+    /// The field names the upstream's `Connection` lists besides its own options, lower-cased:
+    /// hop-by-hop, so not passed on.
+    static func namesListedInConnection(_ response: UpstreamResponseHead) -> [String] {
+        guard response.head.facts.connection.contains(.other) else { return [] }
+        var listed: [String] = []
+        for field in response.head.fields where field.kind == .connection {
+            var options = ConnectionOptions()
+            options.add(response.text(field.value))
+            listed += options.otherTokens.map { $0.lowercased() }
+        }
+        return listed
+    }
+
+    /// Whether the client gets this field of the upstream's response: not when hop-by-hop, listed
+    /// in `Connection`, the upstream's `X-Request-ID` (the sidecar sets its own), or a length on a
+    /// response without a body.
+    static func passesToClient(
+        _ field: HTTP1HeaderField,
+        of response: UpstreamResponseHead,
+        listed: [String],
+        framing: ResponseFraming
+    ) -> Bool {
+        switch field.kind {
+        case .connection, .keepAlive, .proxyConnection, .te, .transferEncoding, .upgrade, .xRequestID:
+            return false
+        case .contentLength:
+            return framing != .noBody
+        default:
+            return listed.isEmpty || !listed.contains(response.text(field.name).lowercased())
+        }
     }
 
     /// The upstream head for `head` as bytes: its request line with `HTTP/1.1`, then its fields.

@@ -38,6 +38,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         var policy: RateLimitPolicyState?
         /// The upstream's status, once its response head arrived.
         var upstreamStatus: HTTPResponseStatus?
+        /// Whether the response to an HTTP/1.1 client is written with chunked framing.
+        var clientChunked = false
         /// When the request went upstream, and how long its response head took.
         var forwardedAt: NIODeadline?
         var upstreamDuration: TimeAmount?
@@ -323,10 +325,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         connection.delegate = self
         if context.channel.isWritable { connection.resumeReads() } else { connection.holdReads() }
         if sendContinue {
-            context.writeAndFlush(
-                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))),
-                promise: nil
-            )
+            if servesHTTP2Stream {
+                context.writeAndFlush(
+                    wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))),
+                    promise: nil
+                )
+            } else {
+                context.writeAndFlush(NIOAny(HTTP1ResponseBytes.continue100), promise: nil)
+            }
         }
         let forwarded = current.forwarded
         connection.writeHead(
@@ -404,21 +410,28 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
     // MARK: Writing
 
     private func writeLocalResponse(_ response: LocalResponse, close: Bool, context: ChannelHandlerContext) {
-        let body = response.body(allocator: context.channel.allocator)
         let requestID = current?.forwarded.requestID ?? requestIDs.next()
-        // HTTP/2 has no `Connection` header: a stream simply ends.
-        let head = response.head(
-            bodyLength: body.readableBytes,
-            requestID: requestID,
-            close: close && !servesHTTP2Stream
-        )
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        if close {
-            closeAfterWriting(context.writeAndFlush(wrapOutboundOut(.end(nil))), context: context)
+        let written: EventLoopFuture<Void>?
+        if servesHTTP2Stream {
+            // HTTP/2 has no `Connection` header: a stream simply ends.
+            let body = response.body(allocator: context.channel.allocator)
+            let head = response.head(bodyLength: body.readableBytes, requestID: requestID, close: false)
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            written = close ? context.writeAndFlush(wrapOutboundOut(.end(nil))) : nil
+            if !close { context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil) }
         } else {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            let bytes = HTTP1ResponseBytes.local(
+                response,
+                requestID: requestID,
+                close: close,
+                omitBody: current?.method == .HEAD,
+                allocator: context.channel.allocator
+            )
+            written = close ? context.writeAndFlush(NIOAny(bytes)) : nil
+            if !close { context.writeAndFlush(NIOAny(bytes), promise: nil) }
         }
+        if let written { closeAfterWriting(written, context: context) }
         recordExchange(status: response.status, source: "sidecar", requestID: requestID)
         if case .idle = state.state { current = nil }
     }
@@ -543,7 +556,8 @@ extension ProxyHandler {
         connection.delegate = nil
         _ = state.clientClosed()
         _ = state.takeDeadlineChange()
-        context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+        // WebSocket is switched to over HTTP/1.1 only.
+        context.writeAndFlush(NIOAny(HTTP1ResponseBytes.head(head, allocator: context.channel.allocator)), promise: nil)
         TunnelHandler.join(client: context, proxy: self, tap: tap, upstream: connection, logger: logger)
     }
 }
@@ -589,22 +603,46 @@ extension ProxyHandler: UpstreamConnectionDelegate {
             )
         else { return }
         if response.status < 200 { return }
-        var head = settings.forwarding.clientResponseHead(
-            response,
-            requestID: current.forwarded.requestID,
-            keepClientAlive: keepAlive || servesHTTP2Stream,
-            framing: framing
-        )
-        if let policy = current.policy { settings.rateLimitHeaders.add(policy, to: &head.headers) }
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        self.current?.upstreamStatus = head.status
+        if servesHTTP2Stream {
+            var head = settings.forwarding.clientResponseHead(
+                response,
+                requestID: current.forwarded.requestID,
+                keepClientAlive: true,
+                framing: framing
+            )
+            if let policy = current.policy { settings.rateLimitHeaders.add(policy, to: &head.headers) }
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+        } else {
+            let bytes = HTTP1ResponseBytes.proxied(
+                response,
+                requestID: current.forwarded.requestID,
+                keepClientAlive: keepAlive,
+                framing: framing,
+                rateLimit: current.policy.map { (settings.rateLimitHeaders, $0) },
+                allocator: context.channel.allocator
+            )
+            context.write(NIOAny(bytes), promise: nil)
+            self.current?.clientChunked = framing == .chunked
+        }
+        self.current?.upstreamStatus = status
         if let forwardedAt = current.forwardedAt { self.current?.upstreamDuration = .now() - forwardedAt }
         finishEvent()
     }
 
     func upstreamResponseBody(_ body: ByteBuffer) {
         guard let context else { return }
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        if servesHTTP2Stream {
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        } else if current?.clientChunked == true {
+            context.write(
+                NIOAny(HTTP1ResponseBytes.chunkSize(body.readableBytes, allocator: context.channel.allocator)),
+                promise: nil
+            )
+            context.write(NIOAny(body), promise: nil)
+            context.write(NIOAny(HTTP1ResponseBytes.crlf), promise: nil)
+        } else {
+            context.write(NIOAny(body), promise: nil)
+        }
         if !context.channel.isWritable { upstream?.holdReads() }
     }
 
@@ -617,11 +655,17 @@ extension ProxyHandler: UpstreamConnectionDelegate {
         case .finish(let reuseUpstream, let closeClient):
             pool.release(connection, reusable: reuseUpstream)
             if let status = current?.upstreamStatus { recordExchange(status: status, source: "upstream") }
+            let end: NIOAny
+            if servesHTTP2Stream {
+                end = wrapOutboundOut(.end(nil))
+            } else {
+                end = NIOAny(current?.clientChunked == true ? HTTP1ResponseBytes.lastChunk : ByteBuffer())
+            }
             current = nil
             if closeClient {
-                closeAfterWriting(context.writeAndFlush(wrapOutboundOut(.end(nil))), context: context)
+                closeAfterWriting(context.writeAndFlush(end), context: context)
             } else {
-                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                context.writeAndFlush(end, promise: nil)
             }
         }
         finishEvent()

@@ -10,18 +10,20 @@ struct RateLimitResponseHeaders: Sendable {
 
     /// Adds the fields describing `policy` to `headers`.
     func add(_ policy: RateLimitPolicyState, to headers: inout HTTPHeaders) {
+        forEachField(of: policy) { headers.add(name: $0, value: $1) }
+    }
+
+    /// Calls `body` with each field describing `policy`.
+    func forEachField(of policy: RateLimitPolicyState, _ body: (String, String) -> Void) {
         let reset = Self.wholeSecondsRoundedUp(policy.resetMicroseconds)
         if mode == .draft || mode == .both {
-            headers.add(
-                name: "RateLimit-Policy",
-                value: "\"\(policy.rule)\";q=\(policy.quota);w=\(policy.windowSeconds)"
-            )
-            headers.add(name: "RateLimit", value: "\"\(policy.rule)\";r=\(policy.remaining);t=\(reset)")
+            body("RateLimit-Policy", "\"\(policy.rule)\";q=\(policy.quota);w=\(policy.windowSeconds)")
+            body("RateLimit", "\"\(policy.rule)\";r=\(policy.remaining);t=\(reset)")
         }
         if mode == .legacy || mode == .both {
-            headers.add(name: "X-RateLimit-Limit", value: String(policy.quota))
-            headers.add(name: "X-RateLimit-Remaining", value: String(policy.remaining))
-            headers.add(name: "X-RateLimit-Reset", value: String(reset))
+            body("X-RateLimit-Limit", String(policy.quota))
+            body("X-RateLimit-Remaining", String(policy.remaining))
+            body("X-RateLimit-Reset", String(reset))
         }
     }
 

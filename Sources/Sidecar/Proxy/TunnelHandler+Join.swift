@@ -23,7 +23,6 @@ extension TunnelHandler {
             let client = context.pipeline.syncOperations
             try client.addHandler(clientSide)
             if let tap { client.removeHandler(tap, promise: nil) }
-            try client.removeHandler(context: client.context(handlerType: HTTPResponseEncoder.self), promise: nil)
             try client.removeHandler(
                 context: client.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self),
                 promise: nil

@@ -29,13 +29,21 @@ struct ConnectionPipeline: Sendable {
     var h2c: Bool = false
 
     /// Stream and connection windows of Envoy's edge profile.
-    /// The client-side encoder leaves framing headers alone: the proxy sets them (a length, chunked
-    /// for HTTP/1.1, the connection's end for HTTP/1.0; see `ForwardingPolicy.responseFraming`).
-    static let responseEncoderConfiguration: HTTPResponseEncoder.Configuration = {
-        var configuration = HTTPResponseEncoder.Configuration()
-        configuration.automaticallySetFramingHeaders = false
-        return configuration
-    }()
+    /// NIO's request decoder (llhttp: strict framing) and the proxy handler, which writes its
+    /// responses as bytes (``HTTP1ResponseBytes``): no response encoder, pipelining is the proxy's.
+    static func addHTTP1Handlers(
+        proxy: ProxyHandler,
+        decoderLimits: NIOHTTPDecoderLimitConfiguration,
+        to sync: ChannelPipeline.SynchronousOperations
+    ) throws {
+        let decoder = HTTPRequestDecoder(
+            leftOverBytesStrategy: .dropBytes,
+            informationalResponseStrategy: .drop,
+            limitConfiguration: decoderLimits
+        )
+        try sync.addHandler(ByteToMessageHandler(decoder))
+        try sync.addHandler(proxy)
+    }
 
     static let streamWindow = 64 * 1024
     static let connectionWindow = 1024 * 1024
@@ -82,16 +90,7 @@ struct ConnectionPipeline: Sendable {
         let sync = channel.pipeline.syncOperations
         // The tap sits right before the codec: it sees plain bytes, and what it writes goes through TLS.
         try sync.addHandler(tap)
-        // Upstream header values were validated by the response parser, and the sidecar's own are
-        // constants or checked, so the encoder does not validate them again.
-        try sync.configureHTTPServerPipeline(
-            withPipeliningAssistance: false,
-            withErrorHandling: false,
-            withOutboundHeaderValidation: false,
-            withEncoderConfiguration: Self.responseEncoderConfiguration,
-            withDecoderLimitConfiguration: decoderLimits
-        )
-        try sync.addHandler(proxy)
+        try Self.addHTTP1Handlers(proxy: proxy, decoderLimits: decoderLimits, to: sync)
     }
 
     /// HTTP/2: explicit limits, swift-nio-http2's rapid-reset and CONTINUATION-flood protections
