@@ -166,6 +166,17 @@ struct ForwardingPolicyTests {
         #expect(head.headers["connection"] == ["close"])
     }
 
+    @Test(
+        "the host of rules is lower-cased without its port",
+        arguments: [
+            ("api.example", "api.example"), ("API.Example:8080", "api.example"), ("[::1]:80", "::1"),
+            ("[FE80::1]", "fe80::1"), ("10.0.0.1:443", "10.0.0.1"), ("ÄPI.example", "äpi.example"),
+        ]
+    )
+    func hostWithoutPort(host: String, expected: String) {
+        #expect(ForwardingPolicy.hostWithoutPort(host) == expected)
+    }
+
     @Test func responseFramingFollowsStatusMethodAndClientVersion() {
         func framing(
             _ status: HTTPResponseStatus,

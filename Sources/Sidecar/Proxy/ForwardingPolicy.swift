@@ -455,6 +455,10 @@ struct ForwardingPolicy: Sendable {
         } else if let colon = text.lastIndex(of: ":"), text.firstIndex(of: ":") == colon {
             text = text[..<colon]
         }
+        // Most hosts arrive lower-case: then no case mapping, and no new string when nothing was cut.
+        if !text.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") || $0 >= 0x80 }) {
+            return text.utf8.count == host.utf8.count ? host : String(text)
+        }
         return text.lowercased()
     }
 }
