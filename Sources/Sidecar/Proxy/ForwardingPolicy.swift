@@ -18,9 +18,18 @@ struct ForwardingPolicy: Sendable {
     var ipv6PrefixLength = ClientAddress.defaultIPv6PrefixLength
 
     /// What the proxy learned while rewriting a request head.
+    ///
+    /// The upstream's head is not built as `HTTPHeaders`: ``forEachUpstreamField(_:)`` walks the
+    /// client's fields, skipping those that do not go upstream, then yields the sidecar's own.
     struct ForwardedRequest {
-        /// The head to send upstream.
+        /// The client's head, with its target normalised.
         var head: HTTPRequestHead
+        /// Names the client's `Connection` lists besides its options, lower-cased: not forwarded.
+        var listedInConnection: [String] = []
+        /// The `X-Forwarded-For` sent upstream; `nil` without a peer address.
+        var forwardedFor: String?
+        var forwardedProto: String = "http"
+        var forwardedHost: String?
         /// The `X-Request-ID` sent upstream and echoed to the client.
         var requestID: String
         /// The client's address after the trusted-proxy walk, parsed; `nil` without a peer address.
@@ -41,6 +50,49 @@ struct ForwardingPolicy: Sendable {
         var target: RequestTarget?
         /// Why the request must be answered 400 instead of forwarded, if it must.
         var refusal: LocalResponse?
+
+        /// Whether the body goes upstream chunked.
+        var isChunked: Bool { hasBody && contentLength == nil }
+
+        /// Calls `body` with each field of the upstream's head, in order.
+        func forEachUpstreamField(_ body: (String, String) -> Void) {
+            for (name, value) in head.headers {
+                switch HeaderName(name) {
+                case .connection, .transferEncoding, .upgrade, .hopByHop, .xForwardedFor, .xForwardedProto,
+                    .xForwardedHost, .xRequestID:
+                    continue
+                case .expect:
+                    if value.utf8.count == 12, Substring(value).caseInsensitiveEquals("100-continue") { continue }
+                case .contentLength:
+                    if isChunked { continue }
+                case .host, .other:
+                    break
+                }
+                if !listedInConnection.isEmpty,
+                    listedInConnection.contains(where: { Substring(name).caseInsensitiveEquals($0) })
+                {
+                    continue
+                }
+                body(name, value)
+            }
+            if let forwardedFor { body("X-Forwarded-For", forwardedFor) }
+            body("X-Forwarded-Proto", forwardedProto)
+            if let forwardedHost { body("X-Forwarded-Host", forwardedHost) }
+            body("X-Request-ID", requestID)
+            // WebSocket is the one upgrade passed on: the upstream answers 101 and both sides are joined.
+            if upgradesToWebSocket {
+                body("Connection", "Upgrade")
+                body("Upgrade", "websocket")
+            }
+            if isChunked { body("Transfer-Encoding", "chunked") }
+        }
+
+        /// The upstream's head fields, built as `HTTPHeaders` (for tests and diagnostics).
+        var upstreamHeaders: HTTPHeaders {
+            var headers = HTTPHeaders()
+            forEachUpstreamField { headers.add(name: $0, value: $1) }
+            return headers
+        }
     }
 
     /// A connection's peer, parsed once per connection rather than once per request.
@@ -81,8 +133,6 @@ struct ForwardingPolicy: Sendable {
         var unsendableField: String?
         var transferCodings: [String] = []
 
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(head.headers.count + 4)
         for (name, value) in head.headers {
             if checksFieldBytes, unsendableField == nil, !Self.isSendableField(name: name, value: value) {
                 unsendableField = name
@@ -100,8 +150,6 @@ struct ForwardingPolicy: Sendable {
             case .expect:
                 if value.utf8.count == 12, Substring(value).caseInsensitiveEquals("100-continue") {
                     expectsContinue = true
-                } else {
-                    headers.add(name: name, value: value)
                 }
             case .xForwardedFor:
                 forwardedFor.append(value)
@@ -114,53 +162,34 @@ struct ForwardingPolicy: Sendable {
             case .host:
                 hostCount += 1
                 hostHeader = hostHeader ?? value
-                headers.add(name: name, value: value)
             case .contentLength:
                 contentLength = Int(value)
-                headers.add(name: name, value: value)
             case .other:
-                headers.add(name: name, value: value)
+                break
             }
         }
-        for token in connection.otherTokens { headers.remove(name: String(token)) }
 
         // Addresses are compared parsed, never as text: the peer as NIO writes it, each hop as sent.
         let peerAddress = peer?.address
         let peerTrusted = peer?.isTrusted ?? false
         var clientAddress = peerAddress.map { ClientAddress($0, ipv6PrefixLength: ipv6PrefixLength) }
+        var upstreamForwardedFor: String?
         if let peer {
             if peerTrusted, let peerAddress, !forwardedFor.isEmpty {
                 let client = trustedProxies.clientAddress(peer: peerAddress, forwardedFor: forwardedFor)
                 clientAddress = ClientAddress(client, ipv6PrefixLength: ipv6PrefixLength)
-                headers.add(name: "X-Forwarded-For", value: forwardedFor.joined(separator: ", ") + ", " + peer.text)
+                upstreamForwardedFor = forwardedFor.joined(separator: ", ") + ", " + peer.text
             } else {
-                headers.add(name: "X-Forwarded-For", value: peer.text)
+                upstreamForwardedFor = peer.text
             }
         }
-        headers.add(name: "X-Forwarded-Proto", value: peerTrusted ? (forwardedProto ?? scheme) : scheme)
-        if let host = peerTrusted ? (forwardedHost ?? hostHeader) : hostHeader {
-            headers.add(name: "X-Forwarded-Host", value: host)
-        }
         let id = requestID ?? requestIDGenerator()
-        headers.add(name: "X-Request-ID", value: id)
-        // WebSocket is the one upgrade passed on: the upstream answers 101 and both sides are joined.
         let upgradesToWebSocket =
             connection.upgrade && head.version == .http1_1 && !isChunked && (contentLength ?? 0) == 0
             && upgradeValue.map { Substring($0).trimmingSpaces().caseInsensitiveEquals("websocket") } == true
-        if upgradesToWebSocket {
-            headers.add(name: "Connection", value: "Upgrade")
-            headers.add(name: "Upgrade", value: "websocket")
-        }
-        if isChunked {
-            headers.remove(name: "content-length")
-            headers.add(name: "Transfer-Encoding", value: "chunked")
-            contentLength = nil
-        }
+        if isChunked { contentLength = nil }
 
         var forwarded = head
-        forwarded.headers = headers
-        // Only when it differs: the head's storage is shared with the decoder's copy.
-        if forwarded.version != .http1_1 { forwarded.version = .http1_1 }
         let keepAlive = head.version.major == 1 && head.version.minor == 0 ? connection.keepAlive : !connection.close
         var target: RequestTarget?
         var refusal: LocalResponse?
@@ -196,6 +225,10 @@ struct ForwardingPolicy: Sendable {
         }
         return ForwardedRequest(
             head: forwarded,
+            listedInConnection: connection.otherTokens.map { $0.lowercased() },
+            forwardedFor: upstreamForwardedFor,
+            forwardedProto: peerTrusted ? (forwardedProto ?? scheme) : scheme,
+            forwardedHost: peerTrusted ? (forwardedHost ?? hostHeader) : hostHeader,
             requestID: id,
             clientAddress: clientAddress,
             host: hostHeader.map(Self.hostWithoutPort),
@@ -421,16 +454,19 @@ struct ForwardingPolicy: Sendable {
         }
     }
 
-    /// The upstream head for `head` as bytes: its request line with `HTTP/1.1`, then its fields.
-    static func serialize(_ head: HTTPRequestHead, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var capacity = head.method.rawValue.utf8.count + head.uri.utf8.count + 14
+    /// The upstream's head for `request` as bytes: the request line with `HTTP/1.1`, then the fields
+    /// ``ForwardedRequest/forEachUpstreamField(_:)`` yields.
+    static func serialize(_ request: ForwardedRequest, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let head = request.head
+        // The client's fields plus room for the sidecar's own; the buffer grows if that is short.
+        var capacity = head.method.rawValue.utf8.count + head.uri.utf8.count + 200
         for (name, value) in head.headers { capacity += name.utf8.count + value.utf8.count + 4 }
-        var buffer = allocator.buffer(capacity: capacity + 2)
+        var buffer = allocator.buffer(capacity: capacity)
         buffer.writeString(head.method.rawValue)
         buffer.writeStaticString(" ")
         buffer.writeString(head.uri)
         buffer.writeStaticString(" HTTP/1.1\r\n")
-        for (name, value) in head.headers {
+        request.forEachUpstreamField { name, value in
             buffer.writeString(name)
             buffer.writeStaticString(": ")
             buffer.writeString(value)

@@ -336,9 +336,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         }
         let forwarded = current.forwarded
         connection.writeHead(
-            ForwardingPolicy.serialize(forwarded.head, allocator: context.channel.allocator),
+            ForwardingPolicy.serialize(forwarded, allocator: context.channel.allocator),
             isHeadRequest: current.method == .HEAD,
-            chunkedBody: forwarded.hasBody && forwarded.contentLength == nil
+            chunkedBody: forwarded.isChunked
         )
         for part in buffered { connection.writeBody(part) }
         if sendEnd { connection.writeEnd() }
