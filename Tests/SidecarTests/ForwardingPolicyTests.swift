@@ -252,6 +252,14 @@ struct ForwardingPolicyTests {
         RateLimitResponseHeaders(mode: .legacy).add(state, to: &legacy)
         #expect(legacy["x-ratelimit-remaining"] == ["7"])
         #expect(legacy["ratelimit"].isEmpty)
+        // Written as bytes, the same fields as added to `HTTPHeaders`, for every mode.
+        for mode in [RateLimitHeaderMode.draft, .legacy, .both] {
+            var bytes = ByteBuffer()
+            RateLimitResponseHeaders(mode: mode).write(state, into: &bytes)
+            var fields = HTTPHeaders()
+            RateLimitResponseHeaders(mode: mode).add(state, to: &fields)
+            #expect(String(buffer: bytes) == fields.map { "\($0.name): \($0.value)\r\n" }.joined())
+        }
         let denial = RateLimitResponseHeaders(mode: .both).denial(state)
         #expect(denial.status == .tooManyRequests)
         #expect(denial.headers.first?.0 == "Retry-After" && denial.headers.first?.1 == "2")

@@ -57,7 +57,7 @@ enum HTTP1ResponseBytes {
         }
         writeField("X-Request-ID", requestID, into: &bytes)
         if let rateLimit {
-            rateLimit.headers.forEachField(of: rateLimit.policy) { writeField($0, $1, into: &bytes) }
+            rateLimit.headers.write(rateLimit.policy, into: &bytes)
         }
         if framing == .chunked { bytes.writeStaticString("Transfer-Encoding: chunked\r\n") }
         if !keepClientAlive || framing == .untilClose { bytes.writeStaticString("Connection: close\r\n") }

@@ -1,4 +1,5 @@
 import Limiter
+import NIOCore
 import NIOHTTP1
 
 /// Rate-limit fields on responses, per `SIDECAR_RATELIMIT_HEADERS`.
@@ -24,6 +25,35 @@ struct RateLimitResponseHeaders: Sendable {
             body("X-RateLimit-Limit", String(policy.quota))
             body("X-RateLimit-Remaining", String(policy.remaining))
             body("X-RateLimit-Reset", String(reset))
+        }
+    }
+
+    /// Writes the field lines describing `policy` into `bytes`, piece by piece (no string is built).
+    func write(_ policy: RateLimitPolicyState, into bytes: inout ByteBuffer) {
+        let reset = Self.wholeSecondsRoundedUp(policy.resetMicroseconds)
+        if mode == .draft || mode == .both {
+            bytes.writeStaticString("RateLimit-Policy: \"")
+            bytes.writeString(policy.rule)
+            bytes.writeStaticString("\";q=")
+            bytes.writeString(String(policy.quota))
+            bytes.writeStaticString(";w=")
+            bytes.writeString(String(policy.windowSeconds))
+            bytes.writeStaticString("\r\nRateLimit: \"")
+            bytes.writeString(policy.rule)
+            bytes.writeStaticString("\";r=")
+            bytes.writeString(String(policy.remaining))
+            bytes.writeStaticString(";t=")
+            bytes.writeString(String(reset))
+            bytes.writeStaticString("\r\n")
+        }
+        if mode == .legacy || mode == .both {
+            bytes.writeStaticString("X-RateLimit-Limit: ")
+            bytes.writeString(String(policy.quota))
+            bytes.writeStaticString("\r\nX-RateLimit-Remaining: ")
+            bytes.writeString(String(policy.remaining))
+            bytes.writeStaticString("\r\nX-RateLimit-Reset: ")
+            bytes.writeString(String(reset))
+            bytes.writeStaticString("\r\n")
         }
     }
 
