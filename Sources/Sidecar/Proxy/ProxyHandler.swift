@@ -38,8 +38,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         var policy: RateLimitPolicyState?
         /// The upstream's status, once its response head arrived.
         var upstreamStatus: HTTPResponseStatus?
-        /// Whether the response to an HTTP/1.1 client is written with chunked framing.
-        var clientChunked = false
         /// When the request went upstream, and how long its response head took.
         var forwardedAt: NIODeadline?
         var upstreamDuration: TimeAmount?
@@ -49,8 +47,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
     private let pool: UpstreamPool
     private let limiter: any RateLimiter
     private let logger: Logger
-    /// Whether this handler serves one HTTP/2 stream: no `Connection` header, the stream just ends.
-    private let servesHTTP2Stream: Bool
+    /// Writes responses as the client's connection takes them (HTTP/1.1 bytes or HTTP/2 parts).
+    private var writer: ClientResponseWriter
 
     private var state = ProxyStateMachine()
     private var context: ChannelHandlerContext?
@@ -79,7 +77,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         self.pool = pool
         self.limiter = limiter
         self.logger = logger
-        self.servesHTTP2Stream = servesHTTP2Stream
+        self.writer = ClientResponseWriter(isHTTP2Stream: servesHTTP2Stream)
     }
 
     // MARK: Channel events
@@ -324,16 +322,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         upstream = connection
         connection.delegate = self
         if context.channel.isWritable { connection.resumeReads() } else { connection.holdReads() }
-        if sendContinue {
-            if servesHTTP2Stream {
-                context.writeAndFlush(
-                    wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))),
-                    promise: nil
-                )
-            } else {
-                context.writeAndFlush(NIOAny(HTTP1ResponseBytes.continue100), promise: nil)
-            }
-        }
+        if sendContinue { writer.writeContinue(context: context) }
         let forwarded = current.forwarded
         connection.writeHead(
             ForwardingPolicy.serialize(forwarded, allocator: context.channel.allocator),
@@ -411,26 +400,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
 
     private func writeLocalResponse(_ response: LocalResponse, close: Bool, context: ChannelHandlerContext) {
         let requestID = current?.forwarded.requestID ?? requestIDs.next()
-        let written: EventLoopFuture<Void>?
-        if servesHTTP2Stream {
-            // HTTP/2 has no `Connection` header: a stream simply ends.
-            let body = response.body(allocator: context.channel.allocator)
-            let head = response.head(bodyLength: body.readableBytes, requestID: requestID, close: false)
-            context.write(wrapOutboundOut(.head(head)), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-            written = close ? context.writeAndFlush(wrapOutboundOut(.end(nil))) : nil
-            if !close { context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil) }
-        } else {
-            let bytes = HTTP1ResponseBytes.local(
-                response,
-                requestID: requestID,
-                close: close,
-                omitBody: current?.method == .HEAD,
-                allocator: context.channel.allocator
-            )
-            written = close ? context.writeAndFlush(NIOAny(bytes)) : nil
-            if !close { context.writeAndFlush(NIOAny(bytes), promise: nil) }
-        }
+        let written = writer.writeLocal(
+            response,
+            requestID: requestID,
+            close: close,
+            isHeadRequest: current?.method == .HEAD,
+            context: context
+        )
         if let written { closeAfterWriting(written, context: context) }
         recordExchange(status: response.status, source: "sidecar", requestID: requestID)
         if case .idle = state.state { current = nil }
@@ -603,27 +579,15 @@ extension ProxyHandler: UpstreamConnectionDelegate {
             )
         else { return }
         if response.status < 200 { return }
-        if servesHTTP2Stream {
-            var head = settings.forwarding.clientResponseHead(
-                response,
-                requestID: current.forwarded.requestID,
-                keepClientAlive: true,
-                framing: framing
-            )
-            if let policy = current.policy { settings.rateLimitHeaders.add(policy, to: &head.headers) }
-            context.write(wrapOutboundOut(.head(head)), promise: nil)
-        } else {
-            let bytes = HTTP1ResponseBytes.proxied(
-                response,
-                requestID: current.forwarded.requestID,
-                keepClientAlive: keepAlive,
-                framing: framing,
-                rateLimit: current.policy.map { (settings.rateLimitHeaders, $0) },
-                allocator: context.channel.allocator
-            )
-            context.write(NIOAny(bytes), promise: nil)
-            self.current?.clientChunked = framing == .chunked
-        }
+        writer.writeProxiedHead(
+            response,
+            policy: settings.forwarding,
+            requestID: current.forwarded.requestID,
+            keepClientAlive: keepAlive,
+            framing: framing,
+            rateLimit: current.policy.map { (settings.rateLimitHeaders, $0) },
+            context: context
+        )
         self.current?.upstreamStatus = status
         if let forwardedAt = current.forwardedAt { self.current?.upstreamDuration = .now() - forwardedAt }
         finishEvent()
@@ -631,18 +595,7 @@ extension ProxyHandler: UpstreamConnectionDelegate {
 
     func upstreamResponseBody(_ body: ByteBuffer) {
         guard let context else { return }
-        if servesHTTP2Stream {
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        } else if current?.clientChunked == true {
-            context.write(
-                NIOAny(HTTP1ResponseBytes.chunkSize(body.readableBytes, allocator: context.channel.allocator)),
-                promise: nil
-            )
-            context.write(NIOAny(body), promise: nil)
-            context.write(NIOAny(HTTP1ResponseBytes.crlf), promise: nil)
-        } else {
-            context.write(NIOAny(body), promise: nil)
-        }
+        writer.writeBody(body, context: context)
         if !context.channel.isWritable { upstream?.holdReads() }
     }
 
@@ -655,17 +608,9 @@ extension ProxyHandler: UpstreamConnectionDelegate {
         case .finish(let reuseUpstream, let closeClient):
             pool.release(connection, reusable: reuseUpstream)
             if let status = current?.upstreamStatus { recordExchange(status: status, source: "upstream") }
-            let end: NIOAny
-            if servesHTTP2Stream {
-                end = wrapOutboundOut(.end(nil))
-            } else {
-                end = NIOAny(current?.clientChunked == true ? HTTP1ResponseBytes.lastChunk : ByteBuffer())
-            }
             current = nil
-            if closeClient {
-                closeAfterWriting(context.writeAndFlush(end), context: context)
-            } else {
-                context.writeAndFlush(end, promise: nil)
+            if let written = writer.writeEnd(close: closeClient, context: context) {
+                closeAfterWriting(written, context: context)
             }
         }
         finishEvent()
