@@ -383,3 +383,100 @@ struct AsyncStreamOfBuffers: AsyncSequence, Sendable {
 
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(remaining: buffers[...]) }
 }
+
+/// Upstream responses a NIO server would not send, through the real proxy: the upstream leg's own
+/// HTTP/1 decoding (`HTTP1ResponseDecoder`) must frame each one for the client exactly.
+@Suite("Upstream responses as sent", .serialized)
+struct UpstreamResponseFramingTests {
+    private func through(
+        _ script: @escaping ScriptedUpstream.Script,
+        _ body: (SidecarHarness, ScriptedUpstream) async throws -> Void
+    ) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let upstream = try await ScriptedUpstream.start(group: group, script: script)
+        do {
+            try await SidecarHarness.with(upstreamAddress: { _ in .tcp(host: "127.0.0.1", port: upstream.port) }) {
+                try await body($0, upstream)
+            }
+        } catch {
+            try? await upstream.stop()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try await upstream.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func anHTTP10BodyEndingWithTheCloseIsChunkedToTheClientAndTheConnectionNotReused() async throws {
+        try await through({ _ in ("HTTP/1.0 200 OK\r\nX-A: 1\r\n\r\nuntil the close", true) }) { harness, upstream in
+            for _ in 0..<2 {
+                let response = try await harness.raw("GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                #expect(response.hasPrefix("HTTP/1.1 200 OK\r\n"))
+                #expect(response.contains("X-A: 1\r\n"))
+                #expect(response.contains("Transfer-Encoding: chunked\r\n"))
+                #expect(response.hasSuffix("\r\nf\r\nuntil the close\r\n0\r\n\r\n"))
+            }
+            #expect(upstream.connections == 2)
+        }
+    }
+
+    @Test func interimResponsesAreDroppedAndTrailersToo() async throws {
+        let script: ScriptedUpstream.Script = { _ in
+            (
+                "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                    + "Trailer: X-T\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nX-T: 1\r\n\r\n",
+                false
+            )
+        }
+        try await through(script) { harness, upstream in
+            let first = try await harness.send("/a")
+            #expect(first.status == 200)
+            #expect(String(buffer: first.body) == "abcde")
+            let second = try await harness.send("/b")
+            #expect(String(buffer: second.body) == "abcde")
+            // The chunked response ended cleanly, so its connection served the second request.
+            #expect(upstream.connections == 1)
+        }
+    }
+
+    @Test(
+        "responses the proxy cannot frame faithfully are 502",
+        arguments: [
+            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc",
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nBad Field: x\r\n\r\n",
+            "HTTP/9 200 OK\r\n\r\n",
+            "garbage\r\n\r\n",
+        ]
+    )
+    func unframeable(response: String) async throws {
+        try await through({ _ in (response, false) }) { harness, _ in
+            let answer = try await harness.raw("GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            #expect(answer.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"))
+        }
+    }
+
+    @Test func aResponseToHEADKeepsItsLengthAndTheConnectionGoesOn() async throws {
+        try await through({ _ in ("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", false) }) { harness, upstream in
+            let answer = try await harness.raw(
+                "HEAD /a HTTP/1.1\r\nHost: x\r\n\r\nHEAD /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            let heads = answer.components(separatedBy: "HTTP/1.1 200 OK\r\n")
+            #expect(heads.count == 3)
+            #expect(
+                heads.dropFirst().allSatisfy { $0.contains("Content-Length: 1234\r\n") && $0.hasSuffix("\r\n\r\n") }
+            )
+            #expect(upstream.connections == 1)
+        }
+    }
+
+    @Test func aBodyCutShortClosesTheClientConnection() async throws {
+        try await through({ _ in ("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this", true) }) { harness, _ in
+            let answer = try await harness.raw("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(answer.hasPrefix("HTTP/1.1 200 OK\r\n"))
+            #expect(answer.hasSuffix("only this"))
+        }
+    }
+}
