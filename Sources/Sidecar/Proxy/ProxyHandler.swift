@@ -11,38 +11,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    /// What every connection of a listener shares.
-    struct Settings: Sendable {
-        var forwarding: ForwardingPolicy
-        var rateLimitHeaders: RateLimitResponseHeaders
-        var maxBodyBytes: Int?
-        var headerTimeout: TimeAmount
-        var idleTimeout: TimeAmount
-        var upstreamTimeout: TimeAmount
-        var accessLog: AccessLog?
-        /// Verifies bearer tokens when a rule takes a `jwt:` key.
-        var jwt: JWTClaimVerifier? = nil
-        /// Where requests are counted; `nil` records nothing.
-        var metrics: ProxyMetrics? = nil
-        /// Whether a rule takes a `tls:subject` key, so the client certificate is read.
-        var usesTLSSubject = false
-    }
-
-    /// The request being served.
-    private struct Current {
-        var forwarded: ForwardingPolicy.ForwardedRequest
-        var method: HTTPMethod
-        /// The version the client spoke; the response's framing follows it.
-        var clientVersion: HTTPVersion
-        var start: NIODeadline
-        var policy: RateLimitPolicyState?
-        /// The upstream's status, once its response head arrived.
-        var upstreamStatus: HTTPResponseStatus?
-        /// When the request went upstream, and how long its response head took.
-        var forwardedAt: NIODeadline?
-        var upstreamDuration: TimeAmount?
-    }
-
     private let settings: Settings
     private let pool: UpstreamPool
     private let limiter: any RateLimiter
@@ -58,10 +26,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
     private var peer: ForwardingPolicy.Peer?
     /// The verified client certificate's subject, looked up once per connection or stream.
     private var peerSubject: String??
-    /// This loop's request metrics.
-    private var recorder: HTTPMetricsRecorder?
+    /// Where finished exchanges are counted and logged.
+    private var exchangeLog = ExchangeLog()
     private var requestIDs = RequestIDGenerator()
-    private var current: Current?
+    private var current: ProxiedExchange?
     private var upstream: UpstreamConnection?
     /// The timer entry of the deadline `state` has armed.
     private var deadlineEntry: DeadlineSweeper.Entry?
@@ -84,7 +52,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        recorder = settings.metrics?.http.recorder(on: context.eventLoop)
+        exchangeLog = ExchangeLog(
+            metrics: settings.metrics,
+            recorder: settings.metrics?.http.recorder(on: context.eventLoop),
+            accessLog: settings.accessLog
+        )
         peer = context.channel.remoteAddress?.ipAddress.map(settings.forwarding.peer)
         if context.channel.isActive { state.connectionActive() }
         finishEvent()
@@ -210,7 +182,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         let forwarded = settings.forwarding.forwardRequest(head, peer: peer) {
             requestIDs.next()
         }
-        current = Current(
+        current = ProxiedExchange(
             forwarded: forwarded,
             method: head.method,
             clientVersion: head.version,
@@ -431,49 +403,20 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
     /// How long a closing connection keeps reading (and dropping) what the client still sends.
     static let lingerTime = TimeAmount.seconds(2)
 
-    /// Counts the finished exchange and writes its access-log line.
-    ///
-    /// Without a current request (the head could not be parsed, or never came), the answer is
-    /// still counted and logged: method and route `other`, the path `-`.
+    /// Counts the finished exchange and writes its access-log line (see ``ExchangeLog``).
     private func recordExchange(
         status: HTTPResponseStatus,
         source: String,
         duration: TimeAmount? = nil,
         requestID: String? = nil
     ) {
-        let duration = duration ?? current.map { NIODeadline.now() - $0.start } ?? .zero
-        // A refused target is logged as sent, but never names a route.
-        let routable = current?.forwarded.target != nil
-        if let recorder, let metrics = settings.metrics {
-            recorder.record(
-                method: HTTPMethodLabel.index(of: current?.method.rawValue ?? ""),
-                status: Int(status.code),
-                route: routable
-                    ? metrics.http.routes.route(of: current?.forwarded.target?.path ?? "")
-                    : metrics.http.routes.labels.count - 1,
-                duration: duration,
-                upstream: current?.upstreamDuration
-            )
-        }
-        guard let accessLog = settings.accessLog else { return }
-        let path: String
-        if let target = current?.forwarded.target {
-            path = String(target.path)
-        } else {
-            // Refused: the target as sent, without its query.
-            path = current.map { String($0.forwarded.head.uri.prefix { $0 != "?" }) } ?? "-"
-        }
-        accessLog.record(
-            AccessLog.Entry(
-                method: current?.method.rawValue ?? "-",
-                path: path,
-                status: Int(status.code),
-                durationSeconds: Double(duration.nanoseconds) / 1e9,
-                requestID: current?.forwarded.requestID ?? requestID ?? "-",
-                client: current?.forwarded.clientAddress?.description ?? peer?.text,
-                source: source,
-                timeUnixSeconds: Double(wallClockNanoseconds()) / 1e9
-            )
+        exchangeLog.record(
+            current,
+            status: status,
+            source: source,
+            duration: duration,
+            requestID: requestID,
+            peer: peer
         )
     }
 

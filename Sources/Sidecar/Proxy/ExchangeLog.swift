@@ -1,0 +1,58 @@
+import NIOCore
+import NIOHTTP1
+import SidecarMetrics
+
+/// Counts finished exchanges in this loop's request metrics and writes their access-log lines.
+struct ExchangeLog {
+    var metrics: ProxyMetrics?
+    var recorder: HTTPMetricsRecorder?
+    var accessLog: AccessLog?
+
+    /// Records an exchange answered with `status`.
+    ///
+    /// Without an exchange (the head could not be parsed, or never came), the answer is still
+    /// counted and logged: method and route `other`, the path `-`.
+    func record(
+        _ exchange: ProxiedExchange?,
+        status: HTTPResponseStatus,
+        source: String,
+        duration: TimeAmount?,
+        requestID: String?,
+        peer: ForwardingPolicy.Peer?
+    ) {
+        let duration = duration ?? exchange.map { NIODeadline.now() - $0.start } ?? .zero
+        // A refused target is logged as sent, but never names a route.
+        let routable = exchange?.forwarded.target != nil
+        if let recorder, let metrics {
+            recorder.record(
+                method: HTTPMethodLabel.index(of: exchange?.method.rawValue ?? ""),
+                status: Int(status.code),
+                route: routable
+                    ? metrics.http.routes.route(of: exchange?.forwarded.target?.path ?? "")
+                    : metrics.http.routes.labels.count - 1,
+                duration: duration,
+                upstream: exchange?.upstreamDuration
+            )
+        }
+        guard let accessLog else { return }
+        let path: String
+        if let target = exchange?.forwarded.target {
+            path = String(target.path)
+        } else {
+            // Refused: the target as sent, without its query.
+            path = exchange.map { String($0.forwarded.head.uri.prefix { $0 != "?" }) } ?? "-"
+        }
+        accessLog.record(
+            AccessLog.Entry(
+                method: exchange?.method.rawValue ?? "-",
+                path: path,
+                status: Int(status.code),
+                durationSeconds: Double(duration.nanoseconds) / 1e9,
+                requestID: exchange?.forwarded.requestID ?? requestID ?? "-",
+                client: exchange?.forwarded.clientAddress?.description ?? peer?.text,
+                source: source,
+                timeUnixSeconds: Double(wallClockNanoseconds()) / 1e9
+            )
+        )
+    }
+}
