@@ -121,7 +121,17 @@ public final class InProcessRateLimiter: RateLimiter {
         if matches.isEmpty { return nil }
         let ids = matches.map { InProcessBucketID(ruleIndex: $0.ruleIndex, clientKey: $0.clientKey) }
         let shardIndices = ids.map(self.shardIndex(of:))
-        let lockOrder = Array(Set(shardIndices)).sorted()
+        // Each shard once, in ascending order; one match (the common case) needs no copy.
+        var lockOrder = shardIndices
+        if lockOrder.count > 1 {
+            lockOrder.sort()
+            var kept = 1
+            for index in 1..<lockOrder.count where lockOrder[index] != lockOrder[kept - 1] {
+                lockOrder[kept] = lockOrder[index]
+                kept += 1
+            }
+            lockOrder.removeLast(lockOrder.count - kept)
+        }
         let now = self.clock()
 
         var overflowed = 0
