@@ -47,7 +47,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
-            path: "Sources/Limiter"
+            path: "Sources/Limiter",
+            // As for Sidecar: checked in debug builds (every test), unchecked in release.
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
         .target(
             name: "SidecarMetrics",
@@ -59,14 +61,18 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            path: "Sources/Metrics"
+            path: "Sources/Metrics",
+            // As for Sidecar: checked in debug builds (every test), unchecked in release.
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
         .target(
             name: "HTTP1Wire",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio")
             ],
-            path: "Sources/HTTP1Wire"
+            path: "Sources/HTTP1Wire",
+            // As for Sidecar: checked in debug builds (every test), unchecked in release.
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
         .executableTarget(
             name: "Sidecar",
