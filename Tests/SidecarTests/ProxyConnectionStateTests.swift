@@ -34,7 +34,7 @@ struct ProxyConnectionStateTests {
         machine.connectionActive()
         #expect(machine.takeDeadlineChange() == .arm(.header))
         #expect(machine.takeDeadlineChange() == nil)
-        _ = machine.clientBytesArrived()
+        machine.clientBytesArrived()
         #expect(machine.takeDeadlineChange() == .arm(.header))
         start(&machine)
         #expect(machine.takeDeadlineChange() == .cancel)
@@ -88,7 +88,7 @@ struct ProxyConnectionStateTests {
 
         var partial = ProxyStateMachine()
         partial.connectionActive()
-        _ = partial.clientBytesArrived()
+        partial.clientBytesArrived()
         #expect(partial.deadlinePassed() == .respondAndClose(.requestTimeout))
         #expect(partial.deadlinePassed() == .none)
     }

@@ -7,8 +7,6 @@ import NIOHTTP1
 /// leg has no response encoder and no `HTTPHeaders` are built for a proxied response.
 enum HTTP1ResponseBytes {
     static let continue100 = ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")
-    static let lastChunk = ByteBuffer(staticString: "0\r\n\r\n")
-    static let crlf = ByteBuffer(staticString: "\r\n")
 
     /// A local answer: head and body in one buffer; the body is left out for a HEAD request.
     static func local(
@@ -21,11 +19,9 @@ enum HTTP1ResponseBytes {
         let body = response.body(allocator: allocator)
         var bytes = allocator.buffer(capacity: body.readableBytes + 256)
         writeStatusLine(code: Int(response.status.code), reason: response.status.reasonPhrase, into: &bytes)
-        writeField("Content-Type", "application/problem+json", into: &bytes)
-        writeField("Content-Length", String(body.readableBytes), into: &bytes)
-        for (name, value) in response.headers { writeField(name, value, into: &bytes) }
-        writeField("X-Request-ID", requestID, into: &bytes)
-        if close { writeField("Connection", "close", into: &bytes) }
+        response.forEachHeadField(bodyLength: body.readableBytes, requestID: requestID, close: close) {
+            writeField($0, $1, into: &bytes)
+        }
         bytes.writeStaticString("\r\n")
         if !omitBody { bytes.writeImmutableBuffer(body) }
         return bytes
@@ -72,14 +68,6 @@ enum HTTP1ResponseBytes {
         for (name, value) in head.headers { writeField(name, value, into: &bytes) }
         bytes.writeStaticString("\r\n")
         return bytes
-    }
-
-    /// The size line of a chunk of `count` bytes.
-    static func chunkSize(_ count: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var size = allocator.buffer(capacity: 18)
-        size.writeString(String(count, radix: 16))
-        size.writeStaticString("\r\n")
-        return size
     }
 
     private static func writeStatusLine(code: Int, reason: String, into bytes: inout ByteBuffer) {

@@ -39,28 +39,24 @@ struct LocalResponse: Sendable, Equatable {
         return allocator.buffer(string: json)
     }
 
-    /// The response head for `body`, closing the connection when `close` is set.
-    func head(bodyLength: Int, requestID: String?, close: Bool) -> HTTPResponseHead {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(self.headers.count + 4)
-        headers.add(name: "Content-Type", value: "application/problem+json")
-        headers.add(name: "Content-Length", value: String(bodyLength))
-        for (name, value) in self.headers { headers.add(name: name, value: value) }
-        if let requestID { headers.add(name: "X-Request-ID", value: requestID) }
-        if close { headers.add(name: "Connection", value: "close") }
-        return HTTPResponseHead(version: .http1_1, status: status, headers: headers)
+    /// Calls `field` with each field of the head for a body of `bodyLength` bytes, in order;
+    /// `Connection: close` when `close` is set.
+    func forEachHeadField(bodyLength: Int, requestID: String, close: Bool, _ field: (String, String) -> Void) {
+        field("Content-Type", "application/problem+json")
+        field("Content-Length", String(bodyLength))
+        for (name, value) in headers { field(name, value) }
+        field("X-Request-ID", requestID)
+        if close { field("Connection", "close") }
     }
 
-    /// The whole response as HTTP/1.1 bytes, for writing below the HTTP codec; always closes.
-    func serialized(allocator: ByteBufferAllocator) -> ByteBuffer {
-        let body = body(allocator: allocator)
-        let head = head(bodyLength: body.readableBytes, requestID: nil, close: true)
-        var bytes = allocator.buffer(capacity: body.readableBytes + 256)
-        bytes.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
-        for (name, value) in head.headers { bytes.writeString("\(name): \(value)\r\n") }
-        bytes.writeString("\r\n")
-        bytes.writeImmutableBuffer(body)
-        return bytes
+    /// The response head for `body`, closing the connection when `close` is set.
+    func head(bodyLength: Int, requestID: String, close: Bool) -> HTTPResponseHead {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(self.headers.count + 4)
+        forEachHeadField(bodyLength: bodyLength, requestID: requestID, close: close) {
+            headers.add(name: $0, value: $1)
+        }
+        return HTTPResponseHead(version: .http1_1, status: status, headers: headers)
     }
 
     /// `string` as a JSON string literal.

@@ -82,7 +82,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
 
     /// Raw bytes arrived (see ``ClientBytesTap``).
     func clientBytesArrived() {
-        _ = state.clientBytesArrived()
+        state.clientBytesArrived()
         finishEvent()
     }
 
@@ -431,13 +431,23 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         case .close:
             context.close(promise: nil)
         case .respondAndClose(let response):
-            // No request head was read, so the HTTP codec has no exchange to answer: write below it.
+            // Part of a head, never completed: 408, counted without a request (method and route `other`).
             current = nil
-            recordExchange(status: response.status, source: "sidecar", duration: settings.headerTimeout)
-            if let written = tap?.writeRaw(response.serialized(allocator: context.channel.allocator)) {
+            let requestID = requestIDs.next()
+            recordExchange(
+                status: response.status,
+                source: "sidecar",
+                duration: settings.headerTimeout,
+                requestID: requestID
+            )
+            if let written = writer.writeLocal(
+                response,
+                requestID: requestID,
+                close: true,
+                isHeadRequest: false,
+                context: context
+            ) {
                 closeAfterWriting(written, context: context)
-            } else {
-                context.close(promise: nil)
             }
         case .upstreamTimedOut(let then):
             settings.metrics?.handles.upstreamTimeouts.increment()

@@ -36,7 +36,7 @@ extension ProxyStateMachine {
     enum DeadlinePassedAction: Equatable {
         case none
         case close
-        /// Answer below the HTTP codec (no request head was read) and close.
+        /// Answer (part of a head had arrived) and close.
         case respondAndClose(LocalResponse)
         /// The upstream did not answer in time: abort its connection, then carry out `then`.
         case upstreamTimedOut(then: FailureAction)
@@ -48,10 +48,15 @@ extension ProxyStateMachine {
         deadlineChange = nil
         switch passed {
         case .header, .idle:
-            switch idleDeadlinePassed() {
-            case .none: return .none
-            case .close: return .close
-            case .respondAndClose(let response): return .respondAndClose(response)
+            switch state {
+            case .idle(.waitingForRequest):
+                enterClosed()
+                return .close
+            case .idle(.receivingHead):
+                enterClosed()
+                return .respondAndClose(.requestTimeout)
+            default:
+                return .none
             }
         case .upstream:
             return .upstreamTimedOut(then: upstreamFailed(.timedOut))
@@ -104,15 +109,12 @@ extension ProxyStateMachine {
     /// behind the current exchange (pipelining).
     mutating func requestPartRead(_ part: HTTPServerRequestPart) -> HTTPServerRequestPart? {
         inReadBurst = true
-        if pipelined.isEmpty {
-            if case .head = part, !acceptsRequestHead {
-                pipelined.append(part)
-                return nil
-            }
-            return part
+        let isHead = if case .head = part { true } else { false }
+        guard pipelined.isEmpty, !isHead || acceptsRequestHead else {
+            pipelined.append(part)
+            return nil
         }
-        pipelined.append(part)
-        return nil
+        return part
     }
 
     /// Starts handing out pipelined parts; `false` when there are none or it is under way already.

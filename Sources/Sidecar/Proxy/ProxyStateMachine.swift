@@ -72,30 +72,11 @@ struct ProxyStateMachine {
 
     // MARK: Between requests
 
-    /// Bytes arrived from the client.
-    enum BytesAction: Equatable { case none, startHeadDeadline }
-
-    mutating func clientBytesArrived() -> BytesAction {
-        guard case .idle(.waitingForRequest) = state else { return .none }
+    /// Bytes arrived from the client: the first of a request starts the header deadline.
+    mutating func clientBytesArrived() {
+        guard case .idle(.waitingForRequest) = state else { return }
         state = .idle(.receivingHead)
         setDeadline(.header)
-        return .startHeadDeadline
-    }
-
-    /// The connection's deadline passed while idle.
-    enum DeadlineAction: Equatable { case none, close, respondAndClose(LocalResponse) }
-
-    mutating func idleDeadlinePassed() -> DeadlineAction {
-        switch state {
-        case .idle(.waitingForRequest):
-            enterClosed()
-            return .close
-        case .idle(.receivingHead):
-            enterClosed()
-            return .respondAndClose(.requestTimeout)
-        default:
-            return .none
-        }
     }
 
     // MARK: Request
@@ -419,7 +400,7 @@ struct ProxyStateMachine {
         setDeadline(.idle)
     }
 
-    private mutating func enterClosed() {
+    mutating func enterClosed() {
         state = .closed
         setDeadline(nil)
     }
