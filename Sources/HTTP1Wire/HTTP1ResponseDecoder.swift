@@ -50,14 +50,6 @@ public struct HTTP1ResponseDecoder: Sendable {
         parser = HTTP1ResponseHeadParser(maxHeadBytes: maxHeadBytes, maxFieldCount: maxFieldCount)
     }
 
-    /// Whether a response is expected or under way.
-    public var isExpectingResponse: Bool {
-        switch state {
-        case .idle, .upgraded, .failed: false
-        default: true
-        }
-    }
-
     /// A request was sent: its response comes next.
     public mutating func expectResponse(to request: HTTP1ResponseHeadParser.Request) {
         if case .idle = state { state = .head(request) }

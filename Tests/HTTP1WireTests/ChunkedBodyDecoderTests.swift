@@ -1,4 +1,5 @@
 import HTTP1Wire
+import NIOCore
 import Testing
 
 @Suite struct ChunkedBodyDecoderTests {
@@ -125,4 +126,34 @@ import Testing
             #expect(decode(text, piece: piece) == whole, "pieces of \(piece)")
         }
     }
+}
+
+/// The encoder's framing, read back by the decoder: the same bytes, and no chunk for empty data.
+@Test func chunkedEncodingRoundTrips() {
+    var wire = ByteBuffer()
+    for piece in ["hello", "", String(repeating: "x", count: 300)] {
+        ChunkedBodyEncoder.writeChunk(ByteBuffer(string: piece), allocator: ByteBufferAllocator()) {
+            var part = $0
+            wire.writeBuffer(&part)
+        }
+    }
+    var last = ChunkedBodyEncoder.lastChunk
+    wire.writeBuffer(&last)
+    #expect(String(buffer: wire).hasPrefix("5\r\nhello\r\n12c\r\n"))
+    var decoder = ChunkedBodyDecoder()
+    var body: [UInt8] = []
+    var ended = false
+    wire.withUnsafeReadableBytes { raw in
+        var offset = 0
+        loop: while true {
+            switch decoder.next(raw, offset: &offset) {
+            case .data(let range): body += raw[range]
+            case .chunk: continue
+            case .end: ended = true; break loop
+            case .needMore, .error: break loop
+            }
+        }
+    }
+    #expect(ended)
+    #expect(String(decoding: body, as: UTF8.self) == "hello" + String(repeating: "x", count: 300))
 }

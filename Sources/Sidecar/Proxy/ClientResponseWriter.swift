@@ -1,3 +1,4 @@
+import HTTP1Wire
 import Limiter
 import NIOCore
 import NIOHTTP1
@@ -89,12 +90,9 @@ struct ClientResponseWriter {
         if isHTTP2Stream {
             context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
         } else if isChunked {
-            context.write(
-                NIOAny(HTTP1ResponseBytes.chunkSize(body.readableBytes, allocator: context.channel.allocator)),
-                promise: nil
-            )
-            context.write(NIOAny(body), promise: nil)
-            context.write(NIOAny(HTTP1ResponseBytes.crlf), promise: nil)
+            ChunkedBodyEncoder.writeChunk(body, allocator: context.channel.allocator) {
+                context.write(NIOAny($0), promise: nil)
+            }
         } else {
             context.write(NIOAny(body), promise: nil)
         }
@@ -102,15 +100,19 @@ struct ClientResponseWriter {
 
     /// Ends the proxied response and flushes; returns when it was written if `close` asks to know.
     mutating func writeEnd(close: Bool, context: ChannelHandlerContext) -> EventLoopFuture<Void>? {
-        let end: NIOAny
-        if isHTTP2Stream {
-            end = NIOAny(HTTPServerResponsePart.end(nil))
-        } else {
-            end = NIOAny(isChunked ? HTTP1ResponseBytes.lastChunk : ByteBuffer())
+        defer { isChunked = false }
+        if isHTTP2Stream { return flushEnd(NIOAny(HTTPServerResponsePart.end(nil)), close: close, context: context) }
+        if isChunked { return flushEnd(NIOAny(ChunkedBodyEncoder.lastChunk), close: close, context: context) }
+        // A length-delimited body needs no end marker: flush, or, to close after it, write nothing
+        // (a shared empty buffer) just to learn when everything before it was written.
+        if !close {
+            context.flush()
+            return nil
         }
-        isChunked = false
-        return flushEnd(end, close: close, context: context)
+        return context.writeAndFlush(NIOAny(Self.nothing))
     }
+
+    private static let nothing = ByteBuffer()
 
     private func flushEnd(_ end: NIOAny, close: Bool, context: ChannelHandlerContext) -> EventLoopFuture<Void>? {
         if close { return context.writeAndFlush(end) }

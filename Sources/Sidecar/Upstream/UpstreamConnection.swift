@@ -145,23 +145,17 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
             context.write(wrapOutboundOut(bytes), promise: nil)
             return
         }
-        var size = context.channel.allocator.buffer(capacity: 18)
-        size.writeString(String(bytes.readableBytes, radix: 16))
-        size.writeStaticString("\r\n")
-        context.write(wrapOutboundOut(size), promise: nil)
-        context.write(wrapOutboundOut(bytes), promise: nil)
-        context.write(wrapOutboundOut(Self.crlf), promise: nil)
+        ChunkedBodyEncoder.writeChunk(bytes, allocator: context.channel.allocator) {
+            context.write(wrapOutboundOut($0), promise: nil)
+        }
     }
 
     /// Ends the request body without flushing.
     func writeEnd() {
         guard let context, chunkedBody else { return }
         chunkedBody = false
-        context.write(wrapOutboundOut(Self.lastChunk), promise: nil)
+        context.write(wrapOutboundOut(ChunkedBodyEncoder.lastChunk), promise: nil)
     }
-
-    private static let crlf = ByteBuffer(staticString: "\r\n")
-    private static let lastChunk = ByteBuffer(staticString: "0\r\n\r\n")
 
     func flush() {
         context?.flush()
