@@ -38,6 +38,9 @@ public enum HTTP1ParseError: Error, Equatable, Hashable, Sendable {
     case invalidChunkTerminator
     /// The body is longer than the decoder's limit (413).
     case bodyTooLarge
+    /// More bytes than a head may take came after a request asking to switch protocols, before the
+    /// server answered it.
+    case excessBytesBeforeSwitch
 
     /// The status a server answers this error with: 431, 413, 501 or 400.
     public var responseStatus: Int {

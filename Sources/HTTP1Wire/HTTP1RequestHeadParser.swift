@@ -17,6 +17,14 @@ public struct HTTP1RequestHeadParser: Sendable {
     private var targetForm = HTTP1TargetForm.origin
     private var version = HTTP1Version.http1_1
     private var methodIsHead = false
+    private var methodIsKnown = false
+
+    /// After an `.error`: the method's and target's offsets when the method was one of the known
+    /// ones (the target is empty when the request line ended before it), so a refusal can still be
+    /// counted and logged under its method; `nil` when the start line was not a request line.
+    public var refusedRequestLine: (method: Range<Int>, target: Range<Int>)? {
+        methodIsKnown ? (method, target) : nil
+    }
 
     /// A parser with these limits (80 KiB by default, as NIO's decoder).
     public init(maxHeadBytes: Int = 80 * 1024, maxFieldCount: Int = 512) {
@@ -34,6 +42,8 @@ public struct HTTP1RequestHeadParser: Sendable {
     public mutating func reset() {
         scanner.reset()
         finished = false
+        methodIsKnown = false
+        target = 0..<0
     }
 
     /// Parses the readable bytes of `buffer` (the reader index is not moved).
@@ -97,6 +107,7 @@ public struct HTTP1RequestHeadParser: Sendable {
             return .invalidMethod
         }
         methodIsHead = known == .head
+        methodIsKnown = true
         let targetStart = offset + 1
         offset = targetStart
         while offset < line.upperBound, bytes[offset] != HTTP1ByteClass.space { offset += 1 }

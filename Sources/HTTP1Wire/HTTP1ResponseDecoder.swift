@@ -41,7 +41,7 @@ public struct HTTP1ResponseDecoder: Sendable {
     }
 
     private var state = State.idle
-    private var buffer = ByteBuffer()
+    private var buffer = ByteBuffer.noBytes
     private var parser: HTTP1ResponseHeadParser
     private var chunks = ChunkedBodyDecoder()
 
@@ -67,6 +67,13 @@ public struct HTTP1ResponseDecoder: Sendable {
 
     /// The next event, or `nil` until more bytes are read.
     public mutating func next() throws(Failure) -> Event? {
+        let event = try decode()
+        // Let go of a read buffer used up, so the channel can read into it again instead of allocating.
+        if event == nil, buffer.readableBytes == 0, buffer.capacity > 0 { buffer = ByteBuffer.noBytes }
+        return event
+    }
+
+    private mutating func decode() throws(Failure) -> Event? {
         while true {
             switch state {
             case .idle:
@@ -142,7 +149,7 @@ public struct HTTP1ResponseDecoder: Sendable {
     /// After a `101`: the bytes read past its head, which belong to the new protocol.
     public mutating func takeUnreadBytes() -> ByteBuffer? {
         guard buffer.readableBytes > 0 else { return nil }
-        defer { buffer = ByteBuffer() }
+        defer { buffer = .noBytes }
         return buffer
     }
 

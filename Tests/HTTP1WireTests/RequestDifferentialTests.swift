@@ -4,7 +4,8 @@ import Testing
 
 /// Our request parser against NIO's llhttp-based decoder on generated and mutated requests: ours
 /// may refuse what NIO accepts (counted), never the other way round, and when both accept they
-/// agree on method, target, fields, body bytes, chunk boundaries, trailers and keep-alive.
+/// agree on method, target, fields, body bytes, chunk boundaries, trailers and keep-alive. The
+/// proxy's ``HTTP1RequestDecoder``, fed in random pieces, agrees with our parsers on every case.
 @Suite struct RequestDifferentialTests {
     static let cases = 5000
 
@@ -35,6 +36,20 @@ import Testing
             if ours != oursSplit {
                 report("split feeding gave \(oursSplit)")
                 continue
+            }
+            // The proxy's decoder, fed in pieces, decodes the same request or refuses it for the same reason.
+            let decoded = decodeWithRequestDecoder(input, pieces: pieces)
+            switch (ours, decoded) {
+            case (.accepted(let mine), .accepted(let proxy)):
+                var expected = mine
+                expected.trailers = []
+                if expected != proxy { report("HTTP1RequestDecoder gave \(proxy)") }
+            case (.rejected, .rejected(let reason)):
+                if reason != details.error.map({ "\($0)" }) { report("HTTP1RequestDecoder refused for \(reason)") }
+            case (.incomplete, .incomplete):
+                break
+            default:
+                report("HTTP1RequestDecoder gave \(decoded)")
             }
             switch (ours.request, nio.request) {
             case (let mine?, let theirs?):

@@ -185,3 +185,39 @@ func decodeWithNIO(_ input: [UInt8]) -> (DecodeOutcome, bodyParts: [Int]) {
     }
     return (failure.map { .rejected("\($0)") } ?? .incomplete, bodyParts)
 }
+
+/// Runs ``HTTP1RequestDecoder``, which the proxy uses, over `input` in pieces of the given sizes:
+/// the first request as it came out (method, target, body bytes), its error, or `.incomplete`.
+func decodeWithRequestDecoder(_ input: [UInt8], pieces: [Int] = []) -> DecodeOutcome {
+    var decoder = HTTP1RequestDecoder()
+    var request = DecodedRequest(method: "", target: "", fields: [], isKeepAlive: false, body: [], trailers: [])
+    var cursor = 0
+    var sizes = pieces.filter { $0 > 0 }
+    if sizes.reduce(0, +) < input.count { sizes.append(input.count - sizes.reduce(0, +)) }
+    for size in sizes {
+        let end = min(input.count, cursor + size)
+        decoder.read(ByteBuffer(bytes: input[cursor..<end]))
+        cursor = end
+        do {
+            while let event = try decoder.next() {
+                switch event {
+                case .head(let head, let bytes):
+                    let text = { (range: Range<Int>) in
+                        bytes.getString(at: bytes.readerIndex + range.lowerBound, length: range.count) ?? ""
+                    }
+                    request.method = text(head.method)
+                    request.target = text(head.target)
+                    request.fields = head.fields.map { text($0.name).lowercased() + ": " + text($0.value) }
+                    request.isKeepAlive = head.isKeepAlive
+                case .body(let body):
+                    request.body += body.readableBytesView
+                case .end:
+                    return .accepted(request)
+                }
+            }
+        } catch {
+            return .rejected("\(error)")
+        }
+    }
+    return .incomplete
+}

@@ -42,8 +42,12 @@ struct LocalAnswerTests {
             #expect(answer.hasPrefix("HTTP/1.1 400 "), "\(request.debugDescription): \(answer.prefix(40))")
             #expect(answer.contains("application/problem+json"))
         }
+        // Refused by the parser after a known method: counted under that method.
+        let nonASCII = try await Self.exchange(running, "GET /caf\u{e9} HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(nonASCII.hasPrefix("HTTP/1.1 400 "))
+        #expect(nonASCII.contains("request target"), "\(nonASCII)")
         // Not HTTP at all: the parser's 400, counted under method "other".
-        let garbage = try await Self.exchange(running, "GET /caf\u{e9} HTTP/1.1\r\nHost: x\r\n\r\n")
+        let garbage = try await Self.exchange(running, "BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(garbage.hasPrefix("HTTP/1.1 400 "))
         // A head that never ends: 408 at the header deadline, counted and logged too.
         let timedOut = try await RawConnection.exchange(
@@ -54,12 +58,12 @@ struct LocalAnswerTests {
         )
         #expect(timedOut.hasPrefix("HTTP/1.1 408 "))
         #expect(try await running.value(#"sidecar_http_requests_total{method="other",code="408",route="other"}"#) == 1)
-        #expect(try await running.value(#"sidecar_http_requests_total{method="GET",code="400",route="other"}"#) == 5)
+        #expect(try await running.value(#"sidecar_http_requests_total{method="GET",code="400",route="other"}"#) == 6)
         #expect(try await running.value(#"sidecar_http_requests_total{method="other",code="400",route="other"}"#) == 1)
         running.sidecar.signal(SIGTERM)
         let finished = await running.sidecar.finish()
         let lines = finished.output.split(separator: "\n").filter { $0.hasPrefix("{\"time\"") }
-        #expect(lines.filter { $0.contains("\"status\":400") && $0.contains("\"source\":\"sidecar\"") }.count == 6)
+        #expect(lines.filter { $0.contains("\"status\":400") && $0.contains("\"source\":\"sidecar\"") }.count == 7)
         #expect(lines.filter { $0.contains("\"status\":408") }.count == 1)
         // The access log shows the path as forwarded.
         #expect(lines.contains { $0.contains("\"path\":\"/a%7Cb\"") })

@@ -8,7 +8,9 @@ import Testing
 /// burst, which deadline is armed, and errors. Plain values, no channel.
 @Suite("ProxyStateMachine: connection")
 struct ProxyConnectionStateTests {
-    private let head = HTTPServerRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"))
+    private let head = ProxyRequestPart.head(
+        ClientRequestHead(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"))
+    )
 
     private func start(_ machine: inout ProxyStateMachine, hasBody: Bool = false) {
         _ = machine.requestHead(
@@ -106,11 +108,11 @@ struct ProxyConnectionStateTests {
         var machine = ProxyStateMachine()
         #expect(machine.requestPartRead(head) == head)
         start(&machine)
-        #expect(machine.requestPartRead(.end(nil)) == .end(nil))
+        #expect(machine.requestPartRead(.end) == .end)
         _ = machine.requestEnd()
         // The next request's head waits; its end, though not a head, queues behind it.
-        #expect(machine.requestPartRead(head) == Optional<HTTPServerRequestPart>.none)
-        #expect(machine.requestPartRead(.end(nil)) == Optional<HTTPServerRequestPart>.none)
+        #expect(machine.requestPartRead(head) == Optional<ProxyRequestPart>.none)
+        #expect(machine.requestPartRead(.end) == Optional<ProxyRequestPart>.none)
         #expect(machine.startServingPipelined() == true)
         #expect(machine.nextPipelinedPart() == nil)
         #expect(!machine.isServingPipelined)
@@ -119,7 +121,7 @@ struct ProxyConnectionStateTests {
         #expect(machine.startServingPipelined() == true)
         #expect(machine.nextPipelinedPart() == head)
         start(&machine)
-        #expect(machine.nextPipelinedPart() == .end(nil))
+        #expect(machine.nextPipelinedPart() == .end)
         #expect(machine.nextPipelinedPart() == nil)
         #expect(machine.startServingPipelined() == false)
     }
@@ -203,28 +205,35 @@ struct ProxyConnectionStateTests {
         #expect(machine.upstreamWritten() == false)
         #expect(machine.readBurstEnded() == true)
         #expect(machine.readBurstEnded() == false)
-        _ = machine.requestPartRead(.end(nil))
+        _ = machine.requestPartRead(.end)
         #expect(machine.readBurstEnded() == false)
     }
 
     // MARK: Errors
 
     @Test func aMalformedRequestIsAnsweredUntilTheResponseStarted() {
+        let malformed = LocalResponse(refusing: .invalidFieldName)
+        #expect(malformed.status == .badRequest)
         var idle = ProxyStateMachine()
-        #expect(idle.errorCaught(.malformedRequest) == .respondAndClose(.badRequest, abortUpstream: false))
-        #expect(idle.errorCaught(.malformedRequest) == .none)
+        #expect(idle.errorCaught(.refused(malformed)) == .respondAndClose(malformed, abortUpstream: false))
+        #expect(idle.errorCaught(.refused(malformed)) == .none)
 
         var tooLarge = ProxyStateMachine()
-        #expect(tooLarge.errorCaught(.headersTooLarge) == .respondAndClose(.headersTooLarge, abortUpstream: false))
+        let headersTooLarge = LocalResponse(refusing: .tooManyFields)
+        #expect(headersTooLarge == .headersTooLarge)
+        #expect(
+            tooLarge.errorCaught(.refused(headersTooLarge)) == .respondAndClose(.headersTooLarge, abortUpstream: false)
+        )
 
         var forwarding = ProxyStateMachine()
         forward(&forwarding)
-        #expect(forwarding.errorCaught(.malformedRequest) == .respondAndClose(.badRequest, abortUpstream: true))
+        let badChunk = LocalResponse(refusing: .invalidChunkSize)
+        #expect(forwarding.errorCaught(.refused(badChunk)) == .respondAndClose(badChunk, abortUpstream: true))
 
         var streaming = ProxyStateMachine()
         forward(&streaming)
         _ = streaming.responseHead(isInformational: false)
-        #expect(streaming.errorCaught(.malformedRequest) == .close(abortUpstream: true))
+        #expect(streaming.errorCaught(.refused(badChunk)) == .close(abortUpstream: true))
     }
 
     @Test func otherErrorsCloseAndLeaveTheLeaseOrUpstream() {

@@ -31,15 +31,9 @@ struct ProxyHandlerTests {
             limiter: limiter,
             logger: Logger(label: "test")
         )
-        var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderListSize = maxHeaderBytes
-        limits.maxHeaderFieldSize = maxHeaderBytes
-        let tap = ClientBytesTap(proxy: proxy)
-        proxy.tap = tap
-        try channel.pipeline.syncOperations.addHandler(tap)
         try ConnectionPipeline.addHTTP1Handlers(
             proxy: proxy,
-            decoderLimits: limits,
+            maxHeaderBytes: maxHeaderBytes,
             to: channel.pipeline.syncOperations
         )
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()

@@ -139,6 +139,51 @@ struct ProxyIntegrationTests {
         }
     }
 
+    @Test func webSocketFramesSentWithTheUpgradeRequestAreNotLost() async throws {
+        try await SidecarHarness.with { harness in
+            let upgrade =
+                "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            // A masked text frame "early" in the same write as the head, before the 101 came back.
+            let mask: [UInt8] = [9, 8, 7, 6]
+            let payload = Array("early".utf8)
+            let frame =
+                [0x81, 0x80 | UInt8(payload.count)] + mask
+                + payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
+            let close: [UInt8] = [0x88, 0x82] + mask + [0x03 ^ 9, 0xE8 ^ 8]
+            let received = try await RawConnection.exchange(
+                port: harness.port,
+                group: harness.group,
+                sendBytes: [Array(upgrade.utf8) + frame, close],
+                pause: .milliseconds(300)
+            )
+            let text = String(decoding: received, as: UTF8.self)
+            #expect(text.hasPrefix("HTTP/1.1 101 Switching Protocols\r\n"), "\(text.prefix(60))")
+            let body = Array(received.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).last ?? [])
+            #expect(body.starts(with: [0x81, 0x05] + payload), "\(body)")
+        }
+    }
+
+    @Test func anUpgradeTheUpstreamDeclinesLeavesTheConnectionServingHTTP() async throws {
+        try await SidecarHarness.with { harness in
+            let declined =
+                "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            let next = "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            // Sent together (pipelined behind the upgrade request) and apart.
+            for sends in [[declined + next], [declined, next]] {
+                let text = try await RawConnection.exchange(
+                    port: harness.port,
+                    group: harness.group,
+                    send: sends,
+                    pause: .milliseconds(200),
+                    timeout: .seconds(3)
+                )
+                #expect(text.components(separatedBy: "HTTP/1.1 200 OK\r\n").count == 3, "\(sends.count): \(text)")
+            }
+        }
+    }
+
     @Test func serverSentEventsArriveAsTheyAreSent() async throws {
         try await SidecarHarness.with { harness in
             let response = try await harness.client.execute(

@@ -109,10 +109,8 @@ struct ClientResponseWriter {
             context.flush()
             return nil
         }
-        return context.writeAndFlush(NIOAny(Self.nothing))
+        return context.writeAndFlush(NIOAny(ByteBuffer.noBytes))
     }
-
-    private static let nothing = ByteBuffer()
 
     private func flushEnd(_ end: NIOAny, close: Bool, context: ChannelHandlerContext) -> EventLoopFuture<Void>? {
         if close { return context.writeAndFlush(end) }

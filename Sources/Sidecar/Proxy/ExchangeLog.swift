@@ -10,22 +10,25 @@ struct ExchangeLog {
 
     /// Records an exchange answered with `status`.
     ///
-    /// Without an exchange (the head could not be parsed, or never came), the answer is still
-    /// counted and logged: method and route `other`, the path `-`.
+    /// Without an exchange (the head was refused, or never came), the answer is still counted and
+    /// logged: under the method and target of `refusedRequestLine` when the request line named a
+    /// known method, else method `other` and path `-`; the route is `other`.
     func record(
         _ exchange: ProxiedExchange?,
         status: HTTPResponseStatus,
         source: String,
         duration: TimeAmount?,
         requestID: String?,
+        refusedRequestLine: (method: String, target: String)? = nil,
         peer: ForwardingPolicy.Peer?
     ) {
+        let method = exchange?.method.rawValue ?? refusedRequestLine?.method
         let duration = duration ?? exchange.map { NIODeadline.now() - $0.start } ?? .zero
         // A refused target is logged as sent, but never names a route.
         let routable = exchange?.forwarded.target != nil
         if let recorder, let metrics {
             recorder.record(
-                method: HTTPMethodLabel.index(of: exchange?.method.rawValue ?? ""),
+                method: HTTPMethodLabel.index(of: method ?? ""),
                 status: Int(status.code),
                 route: routable
                     ? metrics.http.routes.route(of: exchange?.forwarded.target?.path ?? "")
@@ -40,11 +43,12 @@ struct ExchangeLog {
             path = String(target.path)
         } else {
             // Refused: the target as sent, without its query.
-            path = exchange.map { String($0.forwarded.head.uri.prefix { $0 != "?" }) } ?? "-"
+            let target = exchange?.forwarded.head.uri ?? refusedRequestLine?.target
+            path = target.map { String($0.prefix { $0 != "?" }) } ?? "-"
         }
         accessLog.record(
             AccessLog.Entry(
-                method: exchange?.method.rawValue ?? "-",
+                method: method ?? "-",
                 path: path,
                 status: Int(status.code),
                 durationSeconds: Double(duration.nanoseconds) / 1e9,

@@ -23,7 +23,7 @@ struct ForwardingPolicy: Sendable {
     /// client's fields, skipping those that do not go upstream, then yields the sidecar's own.
     struct ForwardedRequest {
         /// The client's head, with its target normalised.
-        var head: HTTPRequestHead
+        var head: ClientRequestHead
         /// Names the client's `Connection` lists besides its options, lower-cased: not forwarded.
         var listedInConnection: [String] = []
         /// The `X-Forwarded-For` sent upstream; `nil` without a peer address.
@@ -54,43 +54,49 @@ struct ForwardingPolicy: Sendable {
         /// Whether the body goes upstream chunked.
         var isChunked: Bool { hasBody && contentLength == nil }
 
-        /// Calls `body` with each field of the upstream's head, in order.
-        func forEachUpstreamField(_ body: (String, String) -> Void) {
-            for (name, value) in head.headers {
-                switch HeaderName(name) {
+        /// Calls `client` with each of the client's fields that goes upstream, then `added` with each
+        /// field the sidecar adds, in order.
+        func forEachUpstreamField(
+            client: (ClientRequestHead.Field) -> Void,
+            added: (String, String) -> Void
+        ) {
+            head.forEachField { field in
+                switch head.kind(of: field) {
                 case .connection, .transferEncoding, .upgrade, .hopByHop, .xForwardedFor, .xForwardedProto,
                     .xForwardedHost, .xRequestID:
-                    continue
+                    return
                 case .expect:
-                    if value.utf8.count == 12, Substring(value).caseInsensitiveEquals("100-continue") { continue }
+                    let value = head.value(of: field)
+                    if value.utf8.count == 12, Substring(value).caseInsensitiveEquals("100-continue") { return }
                 case .contentLength:
-                    if isChunked { continue }
+                    if isChunked { return }
                 case .host, .other:
                     break
                 }
-                if !listedInConnection.isEmpty,
-                    listedInConnection.contains(where: { Substring(name).caseInsensitiveEquals($0) })
-                {
-                    continue
+                if !listedInConnection.isEmpty, listedInConnection.contains(where: { head.name(of: field, is: $0) }) {
+                    return
                 }
-                body(name, value)
+                client(field)
             }
-            if let forwardedFor { body("X-Forwarded-For", forwardedFor) }
-            body("X-Forwarded-Proto", forwardedProto)
-            if let forwardedHost { body("X-Forwarded-Host", forwardedHost) }
-            body("X-Request-ID", requestID)
+            if let forwardedFor { added("X-Forwarded-For", forwardedFor) }
+            added("X-Forwarded-Proto", forwardedProto)
+            if let forwardedHost { added("X-Forwarded-Host", forwardedHost) }
+            added("X-Request-ID", requestID)
             // WebSocket is the one upgrade passed on: the upstream answers 101 and both sides are joined.
             if upgradesToWebSocket {
-                body("Connection", "Upgrade")
-                body("Upgrade", "websocket")
+                added("Connection", "Upgrade")
+                added("Upgrade", "websocket")
             }
-            if isChunked { body("Transfer-Encoding", "chunked") }
+            if isChunked { added("Transfer-Encoding", "chunked") }
         }
 
         /// The upstream's head fields, built as `HTTPHeaders` (for tests and diagnostics).
         var upstreamHeaders: HTTPHeaders {
             var headers = HTTPHeaders()
-            forEachUpstreamField { headers.add(name: $0, value: $1) }
+            forEachUpstreamField(
+                client: { headers.add(name: head.name(of: $0), value: head.value(of: $0)) },
+                added: { headers.add(name: $0, value: $1) }
+            )
             return headers
         }
     }
@@ -112,11 +118,11 @@ struct ForwardingPolicy: Sendable {
 
     /// Rewrites `head` for the upstream. `peer` is the connection's IP address as text (`nil` for a Unix socket).
     func forwardRequest(_ head: HTTPRequestHead, peer: String?, requestIDGenerator: () -> String) -> ForwardedRequest {
-        forwardRequest(head, peer: peer.map(self.peer), requestIDGenerator: requestIDGenerator)
+        forwardRequest(ClientRequestHead(head), peer: peer.map(self.peer), requestIDGenerator: requestIDGenerator)
     }
 
     /// Rewrites `head` for the upstream. `peer` is `nil` for a Unix socket.
-    func forwardRequest(_ head: HTTPRequestHead, peer: Peer?, requestIDGenerator: () -> String) -> ForwardedRequest {
+    func forwardRequest(_ head: ClientRequestHead, peer: Peer?, requestIDGenerator: () -> String) -> ForwardedRequest {
         var connection = ConnectionOptions()
         var forwardedFor: [String] = []
         var requestID: String?
@@ -133,11 +139,16 @@ struct ForwardingPolicy: Sendable {
         var unsendableField: String?
         var transferCodings: [String] = []
 
-        for (name, value) in head.headers {
-            if checksFieldBytes, unsendableField == nil, !Self.isSendableField(name: name, value: value) {
-                unsendableField = name
+        head.forEachField { field in
+            if checksFieldBytes, unsendableField == nil {
+                let name = head.name(of: field)
+                if !Self.isSendableField(name: name, value: head.value(of: field)) { unsendableField = name }
             }
-            switch HeaderName(name) {
+            let kind = head.kind(of: field)
+            // Only the fields the proxy acts on are read as text.
+            if kind == .other || kind == .hopByHop { return }
+            let value = head.value(of: field)
+            switch kind {
             case .connection:
                 connection.add(value)
             case .transferEncoding:
@@ -145,8 +156,6 @@ struct ForwardingPolicy: Sendable {
                 transferCodings.append(value)
             case .upgrade:
                 upgradeValue = upgradeValue ?? value
-            case .hopByHop:
-                break
             case .expect:
                 if value.utf8.count == 12, Substring(value).caseInsensitiveEquals("100-continue") {
                     expectsContinue = true
@@ -164,7 +173,7 @@ struct ForwardingPolicy: Sendable {
                 hostHeader = hostHeader ?? value
             case .contentLength:
                 contentLength = Int(value)
-            case .other:
+            case .hopByHop, .other:
                 break
             }
         }
@@ -459,19 +468,22 @@ struct ForwardingPolicy: Sendable {
     static func serialize(_ request: ForwardedRequest, allocator: ByteBufferAllocator) -> ByteBuffer {
         let head = request.head
         // The client's fields plus room for the sidecar's own; the buffer grows if that is short.
-        var capacity = head.method.rawValue.utf8.count + head.uri.utf8.count + 200
-        for (name, value) in head.headers { capacity += name.utf8.count + value.utf8.count + 4 }
-        var buffer = allocator.buffer(capacity: capacity)
+        var buffer = allocator.buffer(
+            capacity: head.method.rawValue.utf8.count + head.uri.utf8.count + head.fieldBytes + 200
+        )
         buffer.writeString(head.method.rawValue)
         buffer.writeStaticString(" ")
         buffer.writeString(head.uri)
         buffer.writeStaticString(" HTTP/1.1\r\n")
-        request.forEachUpstreamField { name, value in
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-            buffer.writeStaticString("\r\n")
-        }
+        request.forEachUpstreamField(
+            client: { head.write($0, into: &buffer) },
+            added: { name, value in
+                buffer.writeString(name)
+                buffer.writeStaticString(": ")
+                buffer.writeString(value)
+                buffer.writeStaticString("\r\n")
+            }
+        )
         buffer.writeStaticString("\r\n")
         return buffer
     }

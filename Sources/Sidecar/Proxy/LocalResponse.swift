@@ -81,7 +81,10 @@ struct LocalResponse: Sendable, Equatable {
 }
 
 extension LocalResponse {
-    static let badRequest = LocalResponse(status: .badRequest, detail: "The request could not be parsed as HTTP/1.1.")
+    static let unsupportedTransferCoding = LocalResponse(
+        status: .notImplemented,
+        detail: "The request's Transfer-Encoding names a coding other than chunked, the only one supported."
+    )
     static let requestTimeout = LocalResponse(
         status: .requestTimeout,
         detail: "The request headers did not arrive in time."

@@ -3,7 +3,7 @@ import NIOHTTP1
 
 /// A request as the rate limiter sees it.
 struct ProxiedRequest: RateLimitRequest {
-    var head: HTTPRequestHead
+    var head: ClientRequestHead
     /// The normalised target; rules match its path.
     var target: RequestTarget
     var clientAddress: ClientAddress?
@@ -16,7 +16,7 @@ struct ProxiedRequest: RateLimitRequest {
     var path: Substring { target.pathForRules }
 
     func firstHeader(named name: String) -> String? {
-        head.headers.first(name: name)
+        head.first(named: name)
     }
 
     func jwtClaim(named name: String) -> String? {

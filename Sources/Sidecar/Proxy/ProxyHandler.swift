@@ -1,3 +1,4 @@
+import HTTP1Wire
 import Limiter
 import Logging
 import NIOCore
@@ -7,7 +8,7 @@ import SidecarMetrics
 /// Forwards a client connection's requests to the upstream, one exchange at a time, streaming
 /// bodies both ways. Decisions are ``ProxyStateMachine``'s; this handler carries them out.
 final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, DeadlineSweeper.Owner {
-    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundIn = ProxyRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -21,7 +22,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
     private var state = ProxyStateMachine()
     private var context: ChannelHandlerContext?
     /// Writes below the HTTP codec; set when the pipeline is built.
-    weak var tap: ClientBytesTap?
+    /// The HTTP/1 connection's request decoder (`nil` on an HTTP/2 stream).
+    weak var requestDecoder: HTTP1RequestDecoderHandler?
     /// The connection's peer, parsed once.
     private var peer: ForwardingPolicy.Peer?
     /// The verified client certificate's subject, looked up once per connection or stream.
@@ -80,7 +82,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         context.fireChannelInactive()
     }
 
-    /// Raw bytes arrived (see ``ClientBytesTap``).
+    /// Raw bytes arrived (see ``HTTP1RequestDecoderHandler``).
     func clientBytesArrived() {
         state.clientBytesArrived()
         finishEvent()
@@ -93,7 +95,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         finishEvent()
     }
 
-    private func receive(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+    private func receive(_ part: ProxyRequestPart, context: ChannelHandlerContext) {
         switch part {
         case .head(let head):
             receiveHead(head, context: context)
@@ -132,13 +134,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let clientError: ProxyStateMachine.ClientError
-        switch error as? HTTPParserError {
-        case .headerOverflow: clientError = .headersTooLarge
-        case .some: clientError = .malformedRequest
-        case nil: clientError = .other
-        }
-        switch state.errorCaught(clientError) {
+        let refusal = error as? ClientRequestRefusal
+        switch state.errorCaught(refusal.map { .refused($0.response) } ?? .other) {
         case .none:
             break
         case .close(let abort):
@@ -147,13 +144,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
             context.close(promise: nil)
         case .respondAndClose(let response, let abort):
             if abort { abortUpstream() }
-            writeLocalResponse(response, close: true, context: context)
+            writeLocalResponse(response, close: true, refusedRequestLine: refusal?.requestLine, context: context)
         }
         finishEvent()
     }
 
     /// After every event: serve pipelined requests whose turn came, apply the deadline the state
-    /// machine asks for, and pass on a held read once the client's bytes can be taken.
+    /// machine asks for, pass on a held read once the client's bytes can be taken, and let the
+    /// request decoder go on when it paused for a switch of protocols that did not happen.
     private func finishEvent() {
         guard let context else { return }
         if state.startServingPipelined() {
@@ -174,11 +172,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
             pool.deadlines.set(.now() + amount, for: self, entry: &deadlineEntry)
         }
         if state.takePendingRead() { context.read() }
+        // An exchange that asked to switch protocols ended without switching: HTTP goes on.
+        if case .idle = state.state { requestDecoder?.resumeIfPaused() }
     }
 
     // MARK: Request
 
-    private func receiveHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+    private func receiveHead(_ head: ClientRequestHead, context: ChannelHandlerContext) {
         let forwarded = settings.forwarding.forwardRequest(head, peer: peer) {
             requestIDs.next()
         }
@@ -208,7 +208,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
     }
 
     private func checkLimits(
-        head: HTTPRequestHead,
+        head: ClientRequestHead,
         forwarded: ForwardingPolicy.ForwardedRequest,
         context: ChannelHandlerContext
     ) {
@@ -228,7 +228,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
             checkLimits(request, context)
             return
         }
-        switch jwt.lookup(authorization: head.headers.first(name: "authorization"), on: context.eventLoop) {
+        switch jwt.lookup(authorization: head.first(named: "authorization"), on: context.eventLoop) {
         case .absent:
             checkLimits(request, context)
         case .known(let claims):
@@ -370,7 +370,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
 
     // MARK: Writing
 
-    private func writeLocalResponse(_ response: LocalResponse, close: Bool, context: ChannelHandlerContext) {
+    /// Answers `response` for the current exchange, or for a request refused before it became one
+    /// (counted and logged under `refusedRequestLine` when its method was read).
+    private func writeLocalResponse(
+        _ response: LocalResponse,
+        close: Bool,
+        refusedRequestLine: (method: String, target: String)? = nil,
+        context: ChannelHandlerContext
+    ) {
         let requestID = current?.forwarded.requestID ?? requestIDs.next()
         let written = writer.writeLocal(
             response,
@@ -380,7 +387,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
             context: context
         )
         if let written { closeAfterWriting(written, context: context) }
-        recordExchange(status: response.status, source: "sidecar", requestID: requestID)
+        recordExchange(
+            status: response.status,
+            source: "sidecar",
+            requestID: requestID,
+            refusedRequestLine: refusedRequestLine
+        )
         if case .idle = state.state { current = nil }
     }
 
@@ -408,7 +420,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         status: HTTPResponseStatus,
         source: String,
         duration: TimeAmount? = nil,
-        requestID: String? = nil
+        requestID: String? = nil,
+        refusedRequestLine: (method: String, target: String)? = nil
     ) {
         exchangeLog.record(
             current,
@@ -416,6 +429,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
             source: source,
             duration: duration,
             requestID: requestID,
+            refusedRequestLine: refusedRequestLine,
             peer: peer
         )
     }
@@ -487,7 +501,17 @@ extension ProxyHandler {
         _ = state.takeDeadlineChange()
         // WebSocket is switched to over HTTP/1.1 only.
         context.writeAndFlush(NIOAny(HTTP1ResponseBytes.head(head, allocator: context.channel.allocator)), promise: nil)
-        TunnelHandler.join(client: context, proxy: self, tap: tap, upstream: connection, logger: logger)
+        guard let requestDecoder else {
+            context.close(promise: nil)
+            return
+        }
+        TunnelHandler.join(
+            client: context,
+            proxy: self,
+            requestDecoder: requestDecoder,
+            upstream: connection,
+            logger: logger
+        )
     }
 }
 
@@ -555,6 +579,9 @@ extension ProxyHandler: UpstreamConnectionDelegate {
     func upstreamResponseEnd(reusable: Bool) {
         guard let context, let connection = upstream else { return }
         upstream = nil
+        // An upstream that declined to switch protocols may have stopped parsing after the
+        // request (llhttp-based servers do): its connection is not used again.
+        let reusable = reusable && current?.forwarded.upgradesToWebSocket != true
         switch state.responseEnd(upstreamReusable: reusable) {
         case .none:
             pool.release(connection, reusable: false)

@@ -67,10 +67,8 @@ extension ProxyStateMachine {
 
     /// What went wrong below the proxy handler.
     enum ClientError: Equatable {
-        /// The request could not be parsed: 400.
-        case malformedRequest
-        /// The request head exceeded the size limit: 431.
-        case headersTooLarge
+        /// The request was refused by the decoder: answered with `response` if nothing was sent yet.
+        case refused(LocalResponse)
         /// Anything else (TLS, I/O): the connection just closes.
         case other
     }
@@ -93,21 +91,17 @@ extension ProxyStateMachine {
         case .forwarding(let exchange): canRespond = exchange.response == .notStarted
         }
         let abortUpstream = clientClosed() == .abortUpstream
-        switch error {
-        case .malformedRequest where canRespond:
-            return .respondAndClose(.badRequest, abortUpstream: abortUpstream)
-        case .headersTooLarge where canRespond:
-            return .respondAndClose(.headersTooLarge, abortUpstream: abortUpstream)
-        default:
-            return .close(abortUpstream: abortUpstream)
+        if case .refused(let response) = error, canRespond {
+            return .respondAndClose(response, abortUpstream: abortUpstream)
         }
+        return .close(abortUpstream: abortUpstream)
     }
 
     // MARK: Reading from the client
 
     /// A request part was read: returns it when it is served now, `nil` when it waits its turn
     /// behind the current exchange (pipelining).
-    mutating func requestPartRead(_ part: HTTPServerRequestPart) -> HTTPServerRequestPart? {
+    mutating func requestPartRead(_ part: ProxyRequestPart) -> ProxyRequestPart? {
         inReadBurst = true
         let isHead = if case .head = part { true } else { false }
         guard pipelined.isEmpty, !isHead || acceptsRequestHead else {
@@ -125,7 +119,7 @@ extension ProxyStateMachine {
     }
 
     /// The next pipelined part whose turn has come, or `nil` (which ends the serving).
-    mutating func nextPipelinedPart() -> HTTPServerRequestPart? {
+    mutating func nextPipelinedPart() -> ProxyRequestPart? {
         if let next = pipelined.first {
             let waits = if case .head = next { !acceptsRequestHead } else { false }
             if !waits { return pipelined.removeFirst() }

@@ -57,7 +57,7 @@ struct ProxyStateMachine {
 
     /// Request parts read ahead of their turn (pipelining), served in order; at most
     /// ``maxPipelinedParts``, and an empty array allocates nothing (one HTTP/2 stream is one machine).
-    var pipelined: [HTTPServerRequestPart] = []
+    var pipelined: [ProxyRequestPart] = []
     /// Whether pipelined parts are being handed out further up the call stack.
     var isServingPipelined = false
     /// Whether a `read()` waits until the client's bytes can be taken.

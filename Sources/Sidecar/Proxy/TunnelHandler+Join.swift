@@ -3,12 +3,12 @@ import NIOCore
 import NIOHTTP1
 
 extension TunnelHandler {
-    /// Takes the HTTP codecs out of both pipelines, removes `proxy` (and `tap`), and joins the
-    /// client and upstream connections with a ``TunnelHandler`` pair, once the `101` was written.
+    /// Takes the HTTP codecs out of both pipelines, removes `proxy`, and joins the client and
+    /// upstream connections with a ``TunnelHandler`` pair, once the `101` was written.
     static func join(
         client context: ChannelHandlerContext,
         proxy: some RemovableChannelHandler,
-        tap: ClientBytesTap?,
+        requestDecoder: HTTP1RequestDecoderHandler,
         upstream connection: UpstreamConnection,
         logger: Logger
     ) {
@@ -17,17 +17,15 @@ extension TunnelHandler {
             return
         }
         do {
-            // The client side now: it cannot send frames before it reads the 101 just written, and
-            // until the upstream side is joined, its tunnel end keeps what arrives and stops reading.
+            // The client side now: until the upstream side is joined, its tunnel end keeps what
+            // arrives (frames sent before the 101 came, handed on by the leaving decoder first)
+            // and stops reading.
             let (clientSide, upstreamSide) = TunnelHandler.pair()
             let client = context.pipeline.syncOperations
             try client.addHandler(clientSide)
-            if let tap { client.removeHandler(tap, promise: nil) }
-            try client.removeHandler(
-                context: client.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self),
-                promise: nil
-            )
             client.removeHandler(proxy, promise: nil)
+            requestDecoder.handOverUnreadBytes()
+            client.removeHandler(requestDecoder, promise: nil)
             // The upstream side: the connection handler leaves, handing on the bytes it read past the 101.
             upstreamChannel.eventLoop.assumeIsolated().execute {
                 do {

@@ -33,15 +33,12 @@ struct ConnectionPipeline: Sendable {
     /// responses as bytes (``HTTP1ResponseBytes``): no response encoder, pipelining is the proxy's.
     static func addHTTP1Handlers(
         proxy: ProxyHandler,
-        decoderLimits: NIOHTTPDecoderLimitConfiguration,
+        maxHeaderBytes: Int,
         to sync: ChannelPipeline.SynchronousOperations
     ) throws {
-        let decoder = HTTPRequestDecoder(
-            leftOverBytesStrategy: .dropBytes,
-            informationalResponseStrategy: .drop,
-            limitConfiguration: decoderLimits
-        )
-        try sync.addHandler(ByteToMessageHandler(decoder))
+        let decoder = HTTP1RequestDecoderHandler(proxy: proxy, maxHeaderBytes: maxHeaderBytes)
+        proxy.requestDecoder = decoder
+        try sync.addHandler(decoder)
         try sync.addHandler(proxy)
     }
 
@@ -82,15 +79,10 @@ struct ConnectionPipeline: Sendable {
         )
     }
 
-    /// HTTP/1.1: the byte tap, NIO's codec (pipelining is the proxy handler's), the proxy handler.
+    /// HTTP/1.1: the request decoder, then the proxy handler (pipelining is the proxy handler's).
     func configureHTTP1(_ channel: any Channel) throws {
         let proxy = makeProxyHandler(on: channel.eventLoop, servesHTTP2Stream: false)
-        let tap = ClientBytesTap(proxy: proxy)
-        proxy.tap = tap
-        let sync = channel.pipeline.syncOperations
-        // The tap sits right before the codec: it sees plain bytes, and what it writes goes through TLS.
-        try sync.addHandler(tap)
-        try Self.addHTTP1Handlers(proxy: proxy, decoderLimits: decoderLimits, to: sync)
+        try Self.addHTTP1Handlers(proxy: proxy, maxHeaderBytes: maxHeaderBytes, to: channel.pipeline.syncOperations)
     }
 
     /// HTTP/2: explicit limits, swift-nio-http2's rapid-reset and CONTINUATION-flood protections
@@ -128,6 +120,7 @@ struct ConnectionPipeline: Sendable {
                 try streamSync.addHandler(HTTP2EndStreamMerger())
                 try streamSync.addHandler(HTTP2AuthorityCheck())
                 try streamSync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                try streamSync.addHandler(HTTP2RequestPartAdapter())
                 try streamSync.addHandler(self.makeProxyHandler(on: streamChannel.eventLoop, servesHTTP2Stream: true))
             }
         }
