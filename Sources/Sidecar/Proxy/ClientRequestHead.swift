@@ -1,10 +1,11 @@
 import HTTP1Wire
 import NIOCore
+import NIOHPACK
 import NIOHTTP1
 
 /// A client's request head as the proxy reads it: method, target and version, and the fields either
-/// as offsets into the bytes of an HTTP/1.1 head (no object per field) or as an HTTP/2 stream's
-/// `HTTPHeaders`.
+/// as offsets into the bytes of an HTTP/1.1 head (no object per field), as an HTTP/2 stream's HPACK
+/// header block, or as `HTTPHeaders` (tests).
 struct ClientRequestHead {
     /// One field line of the head.
     enum Field {
@@ -15,7 +16,23 @@ struct ClientRequestHead {
 
     private enum Fields {
         case wire([HTTP1HeaderField], bytes: ByteBuffer)
+        case http2(HPACKHeaders, added: HTTP2AddedFields)
         case headers(HTTPHeaders)
+    }
+
+    /// What an HTTP/2 head yields before its own regular fields, as HTTP/1.1 needs them.
+    private struct HTTP2AddedFields {
+        /// `:authority` as a `Host` field: when the block has no `host`, or one that disagrees
+        /// (then the request has two Hosts, which the forwarding policy refuses, RFC 9113 §8.3.1).
+        var host: String?
+        /// `Content-Length: 0` or `Transfer-Encoding: chunked` for a method with a body that sent no
+        /// `content-length`, by whether HEADERS ended the stream.
+        var framing: (name: String, value: String)?
+    }
+
+    /// The fields of an HTTP/2 request block that are not what HTTP/1.1 can carry.
+    struct MalformedHTTP2Request: Error, CustomStringConvertible {
+        var description: String { "an HTTP/2 request without :method, :scheme or :path" }
     }
 
     var method: HTTPMethod
@@ -32,6 +49,50 @@ struct ClientRequestHead {
         fields = .headers(head.headers)
     }
 
+    /// A head from an HTTP/2 stream's first HEADERS frame, whose pseudo-fields swift-nio-http2 has
+    /// checked; `endStream` when that frame ended the stream (no body).
+    init(http2 block: HPACKHeaders, endStream: Bool) throws(MalformedHTTP2Request) {
+        var method: String?
+        var path: String?
+        var hasScheme = false
+        var authority: String?
+        var hosts = 0
+        var hostsAgree = true
+        var hasContentLength = false
+        // One pass: pseudo-fields come first, so `:authority` is known before any `host`.
+        for (name, value, _) in block {
+            if name.utf8.first == UInt8(ascii: ":") {
+                switch name {
+                case ":method": method = value
+                case ":path": path = value
+                case ":scheme": hasScheme = true
+                case ":authority": authority = value
+                default: break
+                }
+            } else if name == "host" {
+                hosts += 1
+                if let authority, !Substring(value).caseInsensitiveEquals(authority.lowercased()) { hostsAgree = false }
+            } else if name == "content-length" {
+                hasContentLength = true
+            }
+        }
+        guard let method, let path, hasScheme else { throw MalformedHTTP2Request() }
+        self.method = HTTPMethod(rawValue: method)
+        uri = path
+        version = HTTPVersion(major: 2, minor: 0)
+        var added = HTTP2AddedFields()
+        if let authority, hosts == 0 || !hostsAgree { added.host = authority }
+        switch self.method {
+        case .GET, .HEAD, .DELETE, .CONNECT, .TRACE:
+            break
+        default:
+            if !hasContentLength {
+                added.framing = endStream ? ("content-length", "0") : ("transfer-encoding", "chunked")
+            }
+        }
+        fields = .http2(block, added: added)
+    }
+
     /// A head parsed from `bytes`.
     init(_ head: HTTP1RequestHead, bytes: ByteBuffer) {
         method = HTTPMethod(rawValue: Self.text(head.method, of: bytes))
@@ -45,6 +106,12 @@ struct ClientRequestHead {
         switch fields {
         case .wire(let list, _):
             for field in list { body(.wire(field)) }
+        case .http2(let block, let added):
+            if let host = added.host { body(.pair(name: "host", value: host)) }
+            if let framing = added.framing { body(.pair(name: framing.name, value: framing.value)) }
+            for (name, value, _) in block where name.utf8.first != UInt8(ascii: ":") {
+                body(.pair(name: name, value: value))
+            }
         case .headers(let headers):
             for (name, value) in headers { body(.pair(name: name, value: value)) }
         }
@@ -139,6 +206,7 @@ struct ClientRequestHead {
     var fieldBytes: Int {
         switch fields {
         case .wire(_, let bytes): bytes.readableBytes
+        case .http2(let block, _): block.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 } + 64
         case .headers(let headers): headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
         }
     }
@@ -180,22 +248,5 @@ extension ProxyRequestPart: Equatable {
         case (.end, .end): true
         default: false
         }
-    }
-}
-
-/// Hands an HTTP/2 stream's parts (from NIO's HTTP/1 translation) to the proxy handler as
-/// ``ProxyRequestPart``s.
-final class HTTP2RequestPartAdapter: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias InboundOut = ProxyRequestPart
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part: ProxyRequestPart
-        switch unwrapInboundIn(data) {
-        case .head(let head): part = .head(ClientRequestHead(head))
-        case .body(let body): part = .body(body)
-        case .end: part = .end
-        }
-        context.fireChannelRead(wrapInboundOut(part))
     }
 }

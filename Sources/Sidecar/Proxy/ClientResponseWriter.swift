@@ -1,10 +1,14 @@
 import HTTP1Wire
 import Limiter
 import NIOCore
+import NIOHPACK
 import NIOHTTP1
+import NIOHTTP2
 
 /// Writes responses to the client in the form its connection takes: bytes framed by the proxy on
-/// HTTP/1.1 (``HTTP1ResponseBytes``), `HTTPServerResponsePart`s on an HTTP/2 stream.
+/// HTTP/1.1 (``HTTP1ResponseBytes``), frame payloads on an HTTP/2 stream (HPACK fields built
+/// straight from the upstream's field lines; ``HTTP2EndStreamMerger`` puts END_STREAM on the last
+/// frame).
 struct ClientResponseWriter {
     /// Whether the client is one HTTP/2 stream.
     let isHTTP2Stream: Bool
@@ -18,8 +22,8 @@ struct ClientResponseWriter {
     /// `100 Continue`, flushed.
     func writeContinue(context: ChannelHandlerContext) {
         if isHTTP2Stream {
-            let head = HTTPResponseHead(version: .http1_1, status: .continue)
-            context.writeAndFlush(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+            let headers = HPACKHeaders([(":status", "100")])
+            context.writeAndFlush(NIOAny(HTTP2Frame.FramePayload.headers(.init(headers: headers))), promise: nil)
         } else {
             context.writeAndFlush(NIOAny(HTTP1ResponseBytes.continue100), promise: nil)
         }
@@ -37,10 +41,19 @@ struct ClientResponseWriter {
         if isHTTP2Stream {
             // HTTP/2 has no `Connection` header: a stream simply ends.
             let body = response.body(allocator: allocator)
-            let head = response.head(bodyLength: body.readableBytes, requestID: requestID, close: false)
-            context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
-            context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
-            return flushEnd(NIOAny(HTTPServerResponsePart.end(nil)), close: close, context: context)
+            var headers = HPACKHeaders()
+            headers.reserveCapacity(response.headers.count + 4)
+            headers.add(name: ":status", value: String(response.status.code))
+            response.forEachHeadField(bodyLength: body.readableBytes, requestID: requestID, close: false) {
+                headers.add(name: $0.lowercased(), value: $1)
+            }
+            if isHeadRequest {
+                let head = HTTP2Frame.FramePayload.headers(.init(headers: headers, endStream: true))
+                return flushEnd(NIOAny(head), close: close, context: context)
+            }
+            context.write(NIOAny(HTTP2Frame.FramePayload.headers(.init(headers: headers))), promise: nil)
+            let data = HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(body), endStream: true))
+            return flushEnd(NIOAny(data), close: close, context: context)
         }
         let bytes = HTTP1ResponseBytes.local(
             response,
@@ -63,14 +76,8 @@ struct ClientResponseWriter {
         context: ChannelHandlerContext
     ) {
         if isHTTP2Stream {
-            var head = policy.clientResponseHead(
-                response,
-                requestID: requestID,
-                keepClientAlive: true,
-                framing: framing
-            )
-            if let rateLimit { rateLimit.headers.add(rateLimit.policy, to: &head.headers) }
-            context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+            let headers = Self.http2Fields(response, requestID: requestID, framing: framing, rateLimit: rateLimit)
+            context.write(NIOAny(HTTP2Frame.FramePayload.headers(.init(headers: headers))), promise: nil)
             return
         }
         let bytes = HTTP1ResponseBytes.proxied(
@@ -88,7 +95,7 @@ struct ClientResponseWriter {
     /// Response body bytes (not flushed).
     func writeBody(_ body: ByteBuffer, context: ChannelHandlerContext) {
         if isHTTP2Stream {
-            context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
+            context.write(NIOAny(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(body)))), promise: nil)
         } else if isChunked {
             ChunkedBodyEncoder.writeChunk(body, allocator: context.channel.allocator) {
                 context.write(NIOAny($0), promise: nil)
@@ -101,7 +108,7 @@ struct ClientResponseWriter {
     /// Ends the proxied response and flushes; returns when it was written if `close` asks to know.
     mutating func writeEnd(close: Bool, context: ChannelHandlerContext) -> EventLoopFuture<Void>? {
         defer { isChunked = false }
-        if isHTTP2Stream { return flushEnd(NIOAny(HTTPServerResponsePart.end(nil)), close: close, context: context) }
+        if isHTTP2Stream { return flushEnd(NIOAny(Self.http2End), close: close, context: context) }
         if isChunked { return flushEnd(NIOAny(ChunkedBodyEncoder.lastChunk), close: close, context: context) }
         // A length-delimited body needs no end marker: flush, or, to close after it, write nothing
         // (a shared empty buffer) just to learn when everything before it was written.
@@ -110,6 +117,33 @@ struct ClientResponseWriter {
             return nil
         }
         return context.writeAndFlush(NIOAny(ByteBuffer.noBytes))
+    }
+
+    /// An empty DATA frame ending the stream, folded into the frame before it by ``HTTP2EndStreamMerger``.
+    private static let http2End = HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(.noBytes), endStream: true))
+
+    /// The HTTP/2 fields for the upstream's `response`: `:status`, the upstream's fields that pass
+    /// to the client (see ``ForwardingPolicy/passesToClient(_:of:listed:framing:)``) with lower-case
+    /// names, `x-request-id` and the rate-limit fields.
+    static func http2Fields(
+        _ response: UpstreamResponseHead,
+        requestID: String,
+        framing: ForwardingPolicy.ResponseFraming,
+        rateLimit: (headers: RateLimitResponseHeaders, policy: RateLimitPolicyState)?
+    ) -> HPACKHeaders {
+        let listed = ForwardingPolicy.namesListedInConnection(response)
+        var headers = HPACKHeaders()
+        headers.reserveCapacity(response.head.fields.count + 6)
+        headers.add(name: ":status", value: String(response.status))
+        for field in response.head.fields
+        where ForwardingPolicy.passesToClient(field, of: response, listed: listed, framing: framing) {
+            headers.add(name: response.lowercasedText(field.name), value: response.text(field.value))
+        }
+        headers.add(name: "x-request-id", value: requestID)
+        if let rateLimit {
+            rateLimit.headers.forEachField(of: rateLimit.policy) { headers.add(name: $0.lowercased(), value: $1) }
+        }
+        return headers
     }
 
     private func flushEnd(_ end: NIOAny, close: Bool, context: ChannelHandlerContext) -> EventLoopFuture<Void>? {

@@ -118,9 +118,7 @@ struct ConnectionPipeline: Sendable {
             streamChannel.eventLoop.makeCompletedFuture {
                 let streamSync = streamChannel.pipeline.syncOperations
                 try streamSync.addHandler(HTTP2EndStreamMerger())
-                try streamSync.addHandler(HTTP2AuthorityCheck())
-                try streamSync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                try streamSync.addHandler(HTTP2RequestPartAdapter())
+                try streamSync.addHandler(HTTP2RequestStreamDecoder())
                 try streamSync.addHandler(self.makeProxyHandler(on: streamChannel.eventLoop, servesHTTP2Stream: true))
             }
         }

@@ -193,4 +193,16 @@ struct UpstreamResponseHead {
     func text(_ range: Range<Int>) -> String {
         bytes.getString(at: bytes.readerIndex + range.lowerBound, length: range.count) ?? ""
     }
+
+    /// The bytes of `range` with ASCII letters lower-cased (a field name for HTTP/2), as text.
+    func lowercasedText(_ range: Range<Int>) -> String {
+        bytes.withUnsafeReadableBytes { raw in
+            String(unsafeUninitializedCapacity: range.count) { out in
+                for (index, byte) in raw[range].enumerated() {
+                    out[index] = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+                }
+                return range.count
+            }
+        }
+    }
 }
