@@ -60,13 +60,24 @@ private func decodeAll(_ text: String) throws -> [RESPValue] {
 }
 
 @Test func commandsAreFormattedAsBulkStringArrays() throws {
-    var buffer = ByteBuffer()
-    try RESPCommand(arguments: [Array("SET".utf8), [0, 13, 10], []]).encode(into: &buffer)
+    var command = RESPCommand(name: "SET", argumentCount: 5)
+    #expect(!command.isComplete)
+    command.append(bytes: [0, 13, 10])
+    command.append(bytes: [])
+    command.append(-1_234_567_890_123)
+    command.append("ü")
+    #expect(command.isComplete)
     #expect(
-        Array(buffer.readableBytesView) == Array("*3\r\n$3\r\nSET\r\n$3\r\n".utf8) + [0, 13, 10]
-            + Array("\r\n$0\r\n\r\n".utf8)
+        Array(command.bytes.readableBytesView) == Array("*5\r\n$3\r\nSET\r\n$3\r\n".utf8) + [0, 13, 10]
+            + Array("\r\n$0\r\n\r\n$14\r\n-1234567890123\r\n$2\r\nü\r\n".utf8)
     )
-    #expect(throws: RedisError.self) { try RESPCommand(arguments: []).encode(into: &buffer) }
+    for value in [0, 9, 10, Int.max, Int.min] {
+        var number = RESPCommand(name: "X", argumentCount: 2)
+        number.append(value)
+        let text = String(value)
+        #expect(String(buffer: number.bytes) == "*2\r\n$1\r\nX\r\n$\(text.utf8.count)\r\n\(text)\r\n")
+    }
+    #expect(RESPCommand("GET", "k") == RESPCommand(["GET", "k"]))
 }
 
 @Test func gcraRepliesParseOrFailTyped() throws {

@@ -331,6 +331,45 @@ struct RedisRateLimiterTests {
         }
     }
 
+    @Test func aDemotedMasterIsLeftAndDecisionsResumeOnceWritable() async throws {
+        try await withLimiter(rules: ["api": "1000/m burst 1000"], failureMode: { _ in .closed }) { redis in
+            #expect(try await redis.check(apiRequest()).verdict == .allowed)
+            func connectionsReceived() async throws -> Int {
+                let reply = try await redis.admin.send("INFO", "stats").get()
+                guard case .bulkString(let bytes?) = reply else { return -1 }
+                let line = String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline)
+                    .first { $0.hasPrefix("total_connections_received:") }
+                return line.flatMap { Int($0.dropFirst("total_connections_received:".count)) } ?? -1
+            }
+            // The address now names a replica (as after a failover behind one DNS name): writes
+            // get READONLY, and the limiter leaves the connection and makes a new one.
+            let master = try await RedisServerProcess.start()
+            defer { master.stop() }
+            _ = try await redis.admin.send("REPLICAOF", "127.0.0.1", String(master.port)).get()
+            let before = try await connectionsReceived()
+            var sawFailure = false
+            let deadline = ContinuousClock.now + .seconds(8)
+            while ContinuousClock.now < deadline {
+                let outcome = try await redis.check(apiRequest())
+                if outcome.verdict == .unavailable { sawFailure = true }
+                if sawFailure, try await connectionsReceived() > before { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(sawFailure)
+            #expect(try await connectionsReceived() > before, "the limiter kept its connection to the replica")
+            // Promoted again: decided by Redis within the breaker's back-off.
+            _ = try await redis.admin.send("REPLICAOF", "NO", "ONE").get()
+            var resumed = false
+            let promoted = ContinuousClock.now + .seconds(8)
+            while ContinuousClock.now < promoted, !resumed {
+                let outcome = try await redis.check(apiRequest())
+                resumed = outcome.wasPending && outcome.verdict == .allowed
+                if !resumed { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(resumed)
+        }
+    }
+
     // MARK: Deadlines and bad replies
 
     @Test func aPausedRedisMissesTheDeadlineAndTheBatchIsNotResent() async throws {

@@ -1,55 +1,99 @@
-import CHiredis
 import NIOCore
 
-/// A Redis command as its arguments, formatted for the wire by hiredis.
+/// A Redis command, written as a RESP array of bulk strings as its arguments are appended: what
+/// goes on the wire is built once, with no array per argument and no string per number.
 public struct RESPCommand: Sendable, Hashable {
-    /// The command name and its arguments, as bytes.
-    public var arguments: [[UInt8]]
+    /// The command as sent.
+    public private(set) var bytes: ByteBuffer
+    /// The command name, for error messages.
+    public let name: String
+    /// Arguments still to append.
+    private var missing: Int
 
-    public init(arguments: [[UInt8]]) {
-        self.arguments = arguments
+    /// A command of `argumentCount` arguments, the name included; append the others with
+    /// ``append(_:)-(String)``, ``append(_:)-(Int)`` or ``append(bytes:)``. `capacity` sizes the buffer.
+    public init(name: String, argumentCount: Int, capacity: Int = 64) {
+        precondition(argumentCount >= 1, "a command has at least its name")
+        self.name = name
+        self.missing = argumentCount
+        self.bytes = ByteBuffer()
+        self.bytes.reserveCapacity(capacity + name.utf8.count)
+        self.bytes.writeStaticString("*")
+        Self.writeDecimal(argumentCount, into: &self.bytes)
+        self.bytes.writeStaticString("\r\n")
+        self.append(name)
     }
 
+    /// A command from its name and arguments as text.
     public init(_ arguments: [String]) {
-        self.arguments = arguments.map { Array($0.utf8) }
+        precondition(!arguments.isEmpty, "a command has at least its name")
+        self.init(
+            name: arguments[0],
+            argumentCount: arguments.count,
+            capacity: arguments.reduce(16) { $0 + $1.utf8.count + 16 }
+        )
+        for argument in arguments.dropFirst() { self.append(argument) }
     }
 
+    /// A command from its name and arguments as text.
     public init(_ arguments: String...) {
         self.init(arguments)
     }
 
-    /// The command name, for error messages.
-    public var name: String {
-        self.arguments.first.map { String(decoding: $0, as: UTF8.self) } ?? ""
+    /// Whether every argument announced has been appended.
+    public var isComplete: Bool { self.missing == 0 }
+
+    /// Appends a text argument.
+    public mutating func append(_ argument: String) {
+        self.startArgument(length: argument.utf8.count)
+        self.bytes.writeString(argument)
+        self.bytes.writeStaticString("\r\n")
     }
 
-    /// Writes the command as a RESP array of bulk strings.
-    public func encode(into buffer: inout ByteBuffer) throws {
-        guard !self.arguments.isEmpty, self.arguments.count <= Int(Int32.max) else {
-            throw RedisError.invalidCommand("a command needs between 1 and 2^31-1 arguments")
+    /// Appends an integer argument, in decimal.
+    public mutating func append(_ argument: Int) {
+        self.startArgument(length: Self.decimalLength(argument))
+        Self.writeDecimal(argument, into: &self.bytes)
+        self.bytes.writeStaticString("\r\n")
+    }
+
+    /// Appends an argument of any bytes.
+    public mutating func append(bytes argument: some Collection<UInt8>) {
+        self.startArgument(length: argument.count)
+        self.bytes.writeBytes(argument)
+        self.bytes.writeStaticString("\r\n")
+    }
+
+    private mutating func startArgument(length: Int) {
+        precondition(self.missing > 0, "more arguments than announced for \(self.name)")
+        self.missing -= 1
+        self.bytes.writeStaticString("$")
+        Self.writeDecimal(length, into: &self.bytes)
+        self.bytes.writeStaticString("\r\n")
+    }
+
+    private static func decimalLength(_ value: Int) -> Int {
+        var length = value < 0 ? 2 : 1
+        var rest = value.magnitude / 10
+        while rest > 0 {
+            length += 1
+            rest /= 10
         }
-        // One contiguous copy of all arguments, plus a byte so the storage is never empty.
-        var storage: [UInt8] = []
-        storage.reserveCapacity(self.arguments.reduce(1) { $0 + $1.count })
-        var offsets: [Int] = []
-        var lengths: [Int] = []
-        for argument in self.arguments {
-            offsets.append(storage.count)
-            lengths.append(argument.count)
-            storage.append(contentsOf: argument)
+        return length
+    }
+
+    private static func writeDecimal(_ value: Int, into buffer: inout ByteBuffer) {
+        if value < 0 { buffer.writeStaticString("-") }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for 20 digits, written backwards
+        var count = 0
+        var rest = UInt64(value.magnitude)
+        withUnsafeMutableBytes(of: &digits) { raw in
+            repeat {
+                count += 1
+                raw[raw.count - count] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            } while rest > 0
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[(raw.count - count)...]))
         }
-        storage.append(0)
-        var formatted: UnsafeMutablePointer<CChar>?
-        let length = storage.withUnsafeBytes { raw -> Int32 in
-            var pointers: [UnsafePointer<CChar>?] = offsets.map { offset in
-                (raw.baseAddress! + offset).assumingMemoryBound(to: CChar.self)
-            }
-            return redisFormatCommandArgv(&formatted, Int32(self.arguments.count), &pointers, lengths)
-        }
-        guard length >= 0, let formatted else {
-            throw RedisError.invalidCommand("hiredis could not format \(self.name) (out of memory)")
-        }
-        defer { redisFreeCommand(formatted) }
-        buffer.writeBytes(UnsafeRawBufferPointer(start: formatted, count: Int(length)))
     }
 }

@@ -25,12 +25,11 @@ final class RedisBatcher {
     /// once it is gone.
     private unowned let limiter: RedisRateLimiter
     let eventLoop: any EventLoop
+    /// Where the connection is in its life; the fields after it are the resources it names.
+    private var connectionState: RedisConnectionStateMachine
     private var connection: RedisConnection?
     private var executor: RedisGCRAExecutor?
-    private var connecting = false
-    private var closed = false
     private var reconnect: Scheduled<Void>?
-    private var reconnectDelay: TimeAmount
     private var breaker: CircuitBreaker
     private var denials: [String: CachedDenial] = [:]
     private var bucketNames: [RuleMatch: String] = [:]
@@ -54,7 +53,10 @@ final class RedisBatcher {
             initialBackoff: configuration.breakerInitialBackoff,
             maximumBackoff: configuration.breakerMaximumBackoff
         )
-        self.reconnectDelay = configuration.breakerInitialBackoff
+        self.connectionState = RedisConnectionStateMachine(
+            initialBackoff: configuration.breakerInitialBackoff,
+            maximumBackoff: configuration.breakerMaximumBackoff
+        )
     }
 
     // MARK: Deciding
@@ -261,6 +263,7 @@ final class RedisBatcher {
                     }
                 case .failure(let error):
                     self.batchFailed(error, now: now)
+                    if (error as? RedisError)?.isFailover == true { self.run(self.connectionState.failoverReplied()) }
                     for request in batch { request.receiver.rateLimitDecided(self.fallback(request.matches)) }
                 }
             }
@@ -320,7 +323,7 @@ final class RedisBatcher {
     }
 
     private func breakerFailedWithoutConnection(now: NIODeadline) {
-        if !connecting { breaker.recordFailure(now: now) }
+        if !connectionState.isConnecting { breaker.recordFailure(now: now) }
     }
 
     private func logFailure(_ message: Logger.Message, error: any Error, now: NIODeadline) {
@@ -339,50 +342,106 @@ final class RedisBatcher {
 
     // MARK: Connection
 
-    /// Connects (and loads the script) unless connected, connecting or closed.
+    /// Connects (and loads the script) unless connected, connecting, backing off or closed.
     func connectIfNeeded() {
-        guard !closed, connection == nil, !connecting else { return }
-        connecting = true
-        reconnect?.cancel()
-        reconnect = nil
-        let limiter = self.limiter
-        let configuration = limiter.configuration
-        RedisConnection.connect(configuration: configuration.redis, on: eventLoop, logger: limiter.logger)
-            .flatMap { connection in
-                connection.scriptLoad(GCRAScript.source, timeout: max(configuration.timeout, .seconds(1)))
-                    .map { _ in connection }
-                    .flatMapError { error in connection.close().flatMapThrowing { throw error } }
+        run(connectionState.start())
+    }
+
+    /// Closes the connection; waiting requests are decided by the failure mode.
+    func close() {
+        let batch = waiting
+        waiting.removeAll()
+        run(connectionState.close())
+        for request in batch { request.receiver.rateLimitDecided(fallback(request.matches)) }
+    }
+
+    /// Carries out what the connection's state machine decided.
+    private func run(_ action: RedisConnectionStateMachine.Action) {
+        switch action {
+        case .none:
+            break
+        case .connect:
+            connect()
+        case .loadScript:
+            loadScript()
+        case .becameReady:
+            becameReady()
+        case .closeConnection:
+            // Its close future reports back (see `becameReady`).
+            connection?.close().whenComplete { _ in }
+        case .scheduleReconnect(let delay):
+            connection = nil
+            executor = nil
+            reconnect = eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak limiter = self.limiter] in
+                self.reconnect = nil
+                guard let limiter else { return }
+                withExtendedLifetime(limiter) { self.run(self.connectionState.backoffPassed()) }
             }
+        case .shutDown:
+            reconnect?.cancel()
+            reconnect = nil
+            connection?.close().whenComplete { _ in }
+            connection = nil
+            executor = nil
+        }
+    }
+
+    private func connect() {
+        let limiter = self.limiter
+        RedisConnection.connect(configuration: limiter.configuration.redis, on: eventLoop, logger: limiter.logger)
             .assumeIsolated()
             .whenComplete { result in
                 withExtendedLifetime(limiter) {
-                    self.connecting = false
                     switch result {
                     case .success(let connection):
-                        self.connected(connection)
+                        let action = self.connectionState.connected()
+                        if action == .loadScript {
+                            self.connection = connection
+                        } else {
+                            connection.close().whenComplete { _ in }
+                        }
+                        self.run(action)
                     case .failure(let error):
-                        let now = NIODeadline.now()
-                        self.breaker.recordFailure(now: now)
-                        limiter.metrics.recordError(error)
-                        limiter.metrics.up.record(0)
-                        self.logFailure("cannot connect to Redis; the failure mode decides", error: error, now: now)
-                        self.scheduleReconnect()
+                        self.attemptFailed(error)
                     }
                 }
             }
     }
 
-    private func connected(_ connection: RedisConnection) {
-        guard !closed else {
-            connection.close().whenComplete { _ in }
-            return
-        }
-        self.connection = connection
-        self.executor = RedisGCRAExecutor(connection: connection)
+    private func loadScript() {
+        guard let connection else { return }
+        let limiter = self.limiter
+        connection.scriptLoad(GCRAScript.source, timeout: max(limiter.configuration.timeout, .seconds(1)))
+            .assumeIsolated()
+            .whenComplete { result in
+                withExtendedLifetime(limiter) {
+                    guard self.connection === connection else { return }
+                    switch result {
+                    case .success:
+                        self.run(self.connectionState.scriptLoaded())
+                    case .failure(let error):
+                        connection.close().whenComplete { _ in }
+                        self.attemptFailed(error)
+                    }
+                }
+            }
+    }
+
+    private func attemptFailed(_ error: any Error) {
+        let now = NIODeadline.now()
+        breaker.recordFailure(now: now)
+        limiter.metrics.recordError(error)
+        limiter.metrics.up.record(0)
+        logFailure("cannot connect to Redis; the failure mode decides", error: error, now: now)
+        run(connectionState.attemptFailed())
+    }
+
+    private func becameReady() {
+        guard let connection else { return }
+        executor = RedisGCRAExecutor(connection: connection)
         // Whatever Redis held may be gone (a restart, a failover): cached denials are only exact
         // while it keeps its data, so Redis decides again from here on.
         denials.removeAll()
-        reconnectDelay = limiter.configuration.breakerInitialBackoff
         breaker.recordSuccess()
         limiter.metrics.up.record(1)
         limiter.logger.info(
@@ -391,36 +450,7 @@ final class RedisBatcher {
         )
         connection.closeFuture.assumeIsolated().whenComplete { [weak limiter = self.limiter] _ in
             guard let limiter, self.connection === connection else { return }
-            withExtendedLifetime(limiter) {
-                self.connection = nil
-                self.executor = nil
-                self.scheduleReconnect()
-            }
+            withExtendedLifetime(limiter) { self.run(self.connectionState.connectionClosed()) }
         }
-    }
-
-    /// Tries again after a delay that doubles up to the breaker's longest back-off.
-    private func scheduleReconnect() {
-        guard !closed, reconnect == nil else { return }
-        let delay = reconnectDelay
-        reconnectDelay = min(reconnectDelay * 2, limiter.configuration.breakerMaximumBackoff)
-        reconnect = eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak limiter = self.limiter] in
-            self.reconnect = nil
-            guard let limiter else { return }
-            withExtendedLifetime(limiter) { self.connectIfNeeded() }
-        }
-    }
-
-    /// Closes the connection; waiting requests are decided by the failure mode.
-    func close() {
-        closed = true
-        reconnect?.cancel()
-        reconnect = nil
-        let batch = waiting
-        waiting.removeAll()
-        for request in batch { request.receiver.rateLimitDecided(fallback(request.matches)) }
-        connection?.close().whenComplete { _ in }
-        connection = nil
-        executor = nil
     }
 }

@@ -32,14 +32,8 @@ final class RedisConnectionHandler: ChannelDuplexHandler {
             promise?.fail(closeReason)
             return
         }
-        var buffer = context.channel.allocator.buffer(capacity: 64)
-        do {
-            try request.command.encode(into: &buffer)
-        } catch {
-            request.promise.fail(error)
-            promise?.fail(error)
-            return
-        }
+        assert(request.command.isComplete, "\(request.command.name) lacks arguments it announced")
+        let buffer = request.command.bytes
         let id = self.nextID
         self.nextID &+= 1
         let allowed = request.timeout

@@ -44,6 +44,14 @@ public enum RedisError: Error, Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Whether Redis answered that it cannot take writes now: `READONLY` (a master demoted to a
+    /// replica, so the address now names a replica) or `LOADING` (a restarted server reading its
+    /// data). The connection is closed and made again, resolving the address anew.
+    public var isFailover: Bool {
+        guard case .server(let message) = self else { return false }
+        return message.hasPrefix("READONLY") || message.hasPrefix("LOADING")
+    }
+
     /// Whether this is Redis's `NOSCRIPT` error: the script cache lost the script.
     public var isNoScript: Bool {
         if case .server(let message) = self { return message.hasPrefix("NOSCRIPT") }

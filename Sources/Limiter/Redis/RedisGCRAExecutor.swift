@@ -34,24 +34,34 @@ public final class RedisGCRAExecutor: Sendable {
 
     /// The `EVALSHA` command for `batch` (see ``GCRAScript`` for the argument layout).
     public static func command(for batch: GCRABatch<String>, sha1: String) -> RESPCommand {
-        var arguments: [[UInt8]] = [Array("EVALSHA".utf8), Array(sha1.utf8), Array(String(batch.keys.count).utf8)]
-        arguments.reserveCapacity(3 + batch.keys.count * 3 + batch.checks.count * 4)
-        for key in batch.keys {
-            arguments.append(Array(key.utf8))
-        }
+        let spendCount = batch.checks.reduce(0) { $0 + $1.spends.count + $1.shadowSpends.count }
+        let argumentCount = 3 + batch.keys.count + batch.parameters.count * 2 + batch.checks.count * 2 + spendCount * 2
+        let keyBytes = batch.keys.reduce(0) { $0 + $1.utf8.count + 8 }
+        var command = RESPCommand(
+            name: "EVALSHA",
+            argumentCount: argumentCount,
+            capacity: keyBytes + argumentCount * 12
+        )
+        command.append(sha1)
+        command.append(batch.keys.count)
+        for key in batch.keys { command.append(key) }
         for parameters in batch.parameters {
-            arguments.append(Array(String(parameters.emissionIntervalMicroseconds).utf8))
-            arguments.append(Array(String(parameters.burstToleranceMicroseconds).utf8))
+            command.append(Int(parameters.emissionIntervalMicroseconds))
+            command.append(Int(parameters.burstToleranceMicroseconds))
         }
         for check in batch.checks {
-            arguments.append(Array(String(check.spends.count).utf8))
-            arguments.append(Array(String(check.shadowSpends.count).utf8))
-            for spend in check.spends + check.shadowSpends {
-                arguments.append(Array(String(spend.keyIndex + 1).utf8))
-                arguments.append(Array(String(spend.cost).utf8))
+            command.append(check.spends.count)
+            command.append(check.shadowSpends.count)
+            for spend in check.spends {
+                command.append(spend.keyIndex + 1)
+                command.append(spend.cost)
+            }
+            for spend in check.shadowSpends {
+                command.append(spend.keyIndex + 1)
+                command.append(spend.cost)
             }
         }
-        return RESPCommand(arguments: arguments)
+        return command
     }
 
     /// Integers the script returns per check, before one per shadow spend.
