@@ -77,6 +77,9 @@ private func problems(_ environment: [String: String]) -> [String] {
                 "SIDECAR_REDIS_URL_FILE= (unset: not used)",
                 "SIDECAR_REDIS_TIMEOUT=50ms",
                 "SIDECAR_REDIS_FAILURE_MODE=local",
+                "SIDECAR_REDIS_MODE=standalone",
+                "SIDECAR_REDIS_SENTINEL_MASTER= (unset: not sentinel mode)",
+                "SIDECAR_REDIS_SENTINEL_PASSWORD_FILE= (unset: the sentinels need no password)",
                 "SIDECAR_REPLICAS= (unset: from Redis heartbeats, else 1)",
                 "SIDECAR_TRUSTED_PROXIES= (unset: no proxy is trusted)",
                 "SIDECAR_IPV6_PREFIX=64",
@@ -219,7 +222,7 @@ private func problems(_ environment: [String: String]) -> [String] {
         ("SIDECAR_UPSTREAM", "http://gw:0", "port from 1 to 65535"),
         ("SIDECAR_UPSTREAM", "unix:run/gw.sock", "the socket path must be absolute"),
         ("SIDECAR_ADMIN_LISTEN", "admin", "expected host:port"),
-        ("SIDECAR_REDIS_URL", "localhost:6379", "expected redis://[user:password@]host:port[/db]"),
+        ("SIDECAR_REDIS_URL", "localhost:6379", "expected redis://[user:password@]host:port[,host:port...][/db]"),
         ("SIDECAR_REDIS_URL", "redis://redis:6379/16", "database number from 0 to 15"),
         ("SIDECAR_REDIS_URL", "redis://redis:99999", "expected redis://"),
         ("SIDECAR_REDIS_URL", "redis://redis:6379/0?x=1", "no query"),
@@ -500,4 +503,70 @@ private func problems(_ environment: [String: String]) -> [String] {
     #expect(throws: ConfigurationError.self) {
         try SidecarConfiguration.load(environment: ["SIDECAR_REDIS_URL_FILE": "/nonexistent/url"])
     }
+}
+
+@Test func sentinelModeListsTheSentinelsAndNamesTheMaster() throws {
+    let path = "/tmp/sidecar-sentinel-password-\(UInt32.random(in: 0...UInt32.max))"
+    try "sentinel-s3cret\n".write(toFile: path, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let configuration = try SidecarConfiguration.load(environment: [
+        "SIDECAR_REDIS_MODE": "sentinel",
+        "SIDECAR_REDIS_URL": "rediss://app:pw@10.0.0.1,10.0.0.2:26380,[fd00::3]/1",
+        "SIDECAR_REDIS_SENTINEL_MASTER": "mymaster",
+        "SIDECAR_REDIS_SENTINEL_PASSWORD_FILE": path,
+    ])
+    #expect(configuration.redisMode == .sentinel)
+    // Sentinels listen on 26379 unless the address says otherwise.
+    #expect(
+        configuration.redis?.addresses == [
+            RedisAddress(host: "10.0.0.1", port: 26379), RedisAddress(host: "10.0.0.2", port: 26380),
+            RedisAddress(host: "fd00::3", port: 26379),
+        ]
+    )
+    #expect(configuration.redisSentinelMaster == "mymaster")
+    #expect(configuration.redisSentinelPassword == "sentinel-s3cret")
+    let lines = configuration.effectiveLines()
+    #expect(lines.contains("SIDECAR_REDIS_URL=rediss://app:<redacted>@10.0.0.1:26379,10.0.0.2:26380,[fd00::3]:26379/1"))
+    #expect(lines.contains("SIDECAR_REDIS_MODE=sentinel"))
+    #expect(lines.contains("SIDECAR_REDIS_SENTINEL_MASTER=mymaster"))
+    #expect(!lines.joined().contains("s3cret"))
+    let sentinel = try #require(RateLimiters.sentinel(configuration, url: configuration.redis!))
+    #expect(sentinel.masterName == "mymaster")
+    #expect(sentinel.sentinels.map(\.port) == [26379, 26380, 26379])
+    #expect(sentinel.sentinels.allSatisfy { $0.password == "sentinel-s3cret" && $0.useTLS })
+    // Standalone keeps 6379 as the default port.
+    #expect(try SidecarConfiguration.load(environment: ["SIDECAR_REDIS_URL": "redis://r"]).redis?.port == 6379)
+}
+
+@Test func redisModeCombinationsThatCannotWorkAreRefusedOneLineEach() {
+    let twoAddresses = problems(["SIDECAR_REDIS_URL": "redis://a:6379,b:6379"])
+    #expect(twoAddresses.count == 1)
+    #expect(twoAddresses.first?.contains("SIDECAR_REDIS_URL") == true)
+    #expect(twoAddresses.first?.contains("standalone mode takes one") == true)
+
+    let noMaster = problems(["SIDECAR_REDIS_MODE": "sentinel", "SIDECAR_REDIS_URL": "redis://s1,s2"])
+    #expect(noMaster.count == 1)
+    #expect(noMaster.first?.hasPrefix("SIDECAR_REDIS_SENTINEL_MASTER") == true)
+
+    let masterElsewhere = problems([
+        "SIDECAR_REDIS_URL": "redis://r", "SIDECAR_REDIS_SENTINEL_MASTER": "m",
+        "SIDECAR_REDIS_SENTINEL_PASSWORD_FILE": "/etc/hostname",
+    ])
+    #expect(masterElsewhere.count == 2)
+    #expect(masterElsewhere.allSatisfy { $0.contains("only applies with SIDECAR_REDIS_MODE=sentinel") })
+
+    let cluster = problems(["SIDECAR_REDIS_MODE": "cluster", "SIDECAR_REDIS_URL": "redis://r"])
+    #expect(cluster.count == 1)
+    #expect(cluster.first?.contains("not supported yet") == true)
+
+    let modeWithoutRedis = problems(["SIDECAR_REDIS_MODE": "sentinel", "SIDECAR_REDIS_SENTINEL_MASTER": "m"])
+    #expect(modeWithoutRedis.count == 1)
+    #expect(modeWithoutRedis.first?.hasPrefix("SIDECAR_REDIS_MODE") == true)
+
+    let unreadable = problems([
+        "SIDECAR_REDIS_MODE": "sentinel", "SIDECAR_REDIS_URL": "redis://s1", "SIDECAR_REDIS_SENTINEL_MASTER": "m",
+        "SIDECAR_REDIS_SENTINEL_PASSWORD_FILE": "/nonexistent/password",
+    ])
+    #expect(unreadable.count == 1)
+    #expect(unreadable.first?.hasPrefix("SIDECAR_REDIS_SENTINEL_PASSWORD_FILE") == true)
 }

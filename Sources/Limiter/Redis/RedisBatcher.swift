@@ -53,9 +53,11 @@ final class RedisBatcher {
             initialBackoff: configuration.breakerInitialBackoff,
             maximumBackoff: configuration.breakerMaximumBackoff
         )
+        // Reconnecting costs one connect (and, under Sentinel, one question): at most a second
+        // apart, so a promoted master is found soon after the failover.
         self.connectionState = RedisConnectionStateMachine(
             initialBackoff: configuration.breakerInitialBackoff,
-            maximumBackoff: configuration.breakerMaximumBackoff
+            maximumBackoff: min(configuration.breakerMaximumBackoff, .seconds(1))
         )
     }
 
@@ -388,24 +390,30 @@ final class RedisBatcher {
 
     private func connect() {
         let limiter = self.limiter
-        RedisConnection.connect(configuration: limiter.configuration.redis, on: eventLoop, logger: limiter.logger)
-            .assumeIsolated()
-            .whenComplete { result in
-                withExtendedLifetime(limiter) {
-                    switch result {
-                    case .success(let connection):
-                        let action = self.connectionState.connected()
-                        if action == .loadScript {
-                            self.connection = connection
-                        } else {
-                            connection.close().whenComplete { _ in }
-                        }
-                        self.run(action)
-                    case .failure(let error):
-                        self.attemptFailed(error)
+        let configuration = limiter.configuration
+        RedisConnection.connect(
+            configuration: configuration.redis,
+            sentinel: configuration.sentinel,
+            on: eventLoop,
+            logger: limiter.logger
+        )
+        .assumeIsolated()
+        .whenComplete { result in
+            withExtendedLifetime(limiter) {
+                switch result {
+                case .success(let connection):
+                    let action = self.connectionState.connected()
+                    if action == .loadScript {
+                        self.connection = connection
+                    } else {
+                        connection.close().whenComplete { _ in }
                     }
+                    self.run(action)
+                case .failure(let error):
+                    self.attemptFailed(error)
                 }
             }
+        }
     }
 
     private func loadScript() {
@@ -444,10 +452,8 @@ final class RedisBatcher {
         denials.removeAll()
         breaker.recordSuccess()
         limiter.metrics.up.record(1)
-        limiter.logger.info(
-            "connected to Redis",
-            metadata: ["redis": "\(limiter.configuration.redis.host):\(limiter.configuration.redis.port)"]
-        )
+        let server = connection.configuration
+        limiter.logger.info("connected to Redis", metadata: ["redis": "\(server.host):\(server.port)"])
         connection.closeFuture.assumeIsolated().whenComplete { [weak limiter = self.limiter] _ in
             guard let limiter, self.connection === connection else { return }
             withExtendedLifetime(limiter) { self.run(self.connectionState.connectionClosed()) }

@@ -19,6 +19,10 @@ public enum RedisError: Error, Sendable, Hashable, CustomStringConvertible {
     case unexpectedReply(command: String, reply: String)
     /// A command could not be formatted.
     case invalidCommand(String)
+    /// The server a sentinel named is not the master (`ROLE` said otherwise); asked again later.
+    case notMaster(host: String, port: Int, reply: String)
+    /// No sentinel named the master set's address.
+    case noMasterFromSentinels(name: String, failures: [String])
 
     public var description: String {
         switch self {
@@ -41,6 +45,12 @@ public enum RedisError: Error, Sendable, Hashable, CustomStringConvertible {
             return "unexpected Redis reply to \(command): \(reply)"
         case .invalidCommand(let message):
             return "cannot format a Redis command: \(message)"
+        case .notMaster(let host, let port, let reply):
+            return "the sentinels named \(host):\(port), which is not the master (ROLE: \(reply)); asking again"
+        case .noMasterFromSentinels(let name, let failures):
+            return
+                "no sentinel named the master \"\(name)\" (check SIDECAR_REDIS_SENTINEL_MASTER and the sentinel addresses "
+                + "in SIDECAR_REDIS_URL): \(failures.joined(separator: "; "))"
         }
     }
 

@@ -22,8 +22,11 @@ import Synchronization
 public final class RedisRateLimiter: RateLimiter {
     /// How to reach Redis and what to do when it cannot answer.
     public struct Configuration: Sendable {
-        /// Connection, credentials and database.
+        /// Connection, credentials and database; with ``sentinel``, the master's credentials and
+        /// database (its address comes from the sentinels).
         public var redis: RedisConnection.Configuration
+        /// The Sentinel set that names the master, if Redis runs under Sentinel.
+        public var sentinel: RedisSentinel?
         /// Deadline of one batch's round trip.
         public var timeout: TimeAmount
         /// Checks sent in one batch at most.
@@ -46,9 +49,11 @@ public final class RedisRateLimiter: RateLimiter {
             breakerInitialBackoff: TimeAmount = .milliseconds(250),
             breakerMaximumBackoff: TimeAmount = .seconds(5),
             maximumCachedDenials: Int = 100_000,
-            metricsFactory: any MetricsFactory = MetricsSystem.factory
+            metricsFactory: any MetricsFactory = MetricsSystem.factory,
+            sentinel: RedisSentinel? = nil
         ) {
             self.redis = redis
+            self.sentinel = sentinel
             self.timeout = timeout
             self.maximumBatchSize = max(1, maximumBatchSize)
             self.breakerThreshold = breakerThreshold

@@ -22,6 +22,7 @@ public struct ReplicaHeartbeat: Sendable {
         """
 
     let redis: RedisConnection.Configuration
+    let sentinel: RedisSentinel?
     let id: String
     let interval: Duration
     let expiry: Duration
@@ -32,6 +33,7 @@ public struct ReplicaHeartbeat: Sendable {
     /// - Parameter onCount: called with the number of live replicas after each beat.
     public init(
         redis: RedisConnection.Configuration,
+        sentinel: RedisSentinel? = nil,
         id: String,
         interval: Duration = .seconds(5),
         expiry: Duration = .seconds(15),
@@ -40,6 +42,7 @@ public struct ReplicaHeartbeat: Sendable {
         onCount: @escaping @Sendable (Int) -> Void
     ) {
         self.redis = redis
+        self.sentinel = sentinel
         self.id = id
         self.interval = interval
         self.expiry = expiry
@@ -59,6 +62,7 @@ public struct ReplicaHeartbeat: Sendable {
                     configuration.requestTimeout = .seconds(2)
                     connection = try await RedisConnection.connect(
                         configuration: configuration,
+                        sentinel: sentinel,
                         on: eventLoop,
                         logger: logger
                     )

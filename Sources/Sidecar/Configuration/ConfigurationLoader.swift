@@ -102,8 +102,12 @@ struct ConfigurationLoader {
     }
 
     /// `SIDECAR_REDIS_URL`, or the URL held by the file `SIDECAR_REDIS_URL_FILE` names (a mounted secret).
-    mutating func loadRedisURL() -> RedisURL? {
-        guard let path = raw(.redisURLFile) else { return optional(.redisURL, ConfigurationValueParser.redisURL) }
+    mutating func loadRedisURL(mode: RedisMode) -> RedisURL? {
+        guard let path = raw(.redisURLFile) else {
+            return optional(.redisURL) { text throws(ValueProblem) in
+                try ConfigurationValueParser.redisURL(text, defaultPort: mode.defaultPort)
+            }
+        }
         let variable = ConfigurationVariable.redisURLFile.rawValue
         if raw(.redisURL) != nil {
             report(variable, value: path, "set SIDECAR_REDIS_URL or SIDECAR_REDIS_URL_FILE, not both")
@@ -114,7 +118,10 @@ struct ConfigurationLoader {
             return nil
         }
         do {
-            return try ConfigurationValueParser.redisURL(contents.trimmingCharacters(in: .whitespacesAndNewlines))
+            return try ConfigurationValueParser.redisURL(
+                contents.trimmingCharacters(in: .whitespacesAndNewlines),
+                defaultPort: mode.defaultPort
+            )
         } catch {
             report(variable, value: path, "the file must hold \(error.expected)")
             return nil
@@ -126,6 +133,12 @@ struct ConfigurationLoader {
         reportUnknownVariables()
 
         let tls = loadTLS()
+        let redisMode = value(.redisMode, default: .standalone) { text throws(ValueProblem) in
+            if text.lowercased() == "cluster" {
+                throw ValueProblem("Redis Cluster is not supported yet; expected standalone or sentinel")
+            }
+            return try Parse.choice(text, of: RedisMode.self)
+        }
         let defaultListen = ListenAddress(host: "0.0.0.0", port: tls == nil && !tlsRequested ? 8080 : 8443)
         let maxInt32 = Int(Int32.max)
 
@@ -134,7 +147,7 @@ struct ConfigurationLoader {
             upstream: value(.upstream, default: .tcp(host: "127.0.0.1", port: 8000), Parse.upstream),
             tls: tls,
             adminListen: value(.adminListen, default: ListenAddress(host: "0.0.0.0", port: 9464), Parse.listenAddress),
-            redis: loadRedisURL(),
+            redis: loadRedisURL(mode: redisMode),
             redisTimeout: value(.redisTimeout, default: .milliseconds(50), Parse.duration),
             redisFailureMode: value(.redisFailureMode, default: .local) { text throws(ValueProblem) in
                 try Parse.choice(text, of: RedisFailureMode.self)
@@ -191,7 +204,67 @@ struct ConfigurationLoader {
             try Parse.choice(text, of: EncodedSeparators.self)
         }
         configuration.redisURLFile = raw(.redisURLFile)
+        loadRedisTopology(into: &configuration)
         return configuration
+    }
+
+    /// `SIDECAR_REDIS_MODE` and what goes with it: one address in standalone mode; in sentinel
+    /// mode the master set's name (required) and the sentinels' password file (optional), which
+    /// are errors in any other mode.
+    mutating func loadRedisTopology(into configuration: inout SidecarConfiguration) {
+        let modeText = raw(.redisMode)
+        // An invalid mode was reported already; what goes with a mode is not checked against a guess.
+        guard let mode = modeText.map({ RedisMode(rawValue: $0.lowercased()) }) ?? .standalone else { return }
+        configuration.redisMode = mode
+        let hasURL = raw(.redisURL) != nil || raw(.redisURLFile) != nil
+        if let text = modeText, !hasURL {
+            report(
+                ConfigurationVariable.redisMode.rawValue,
+                value: text,
+                "needs SIDECAR_REDIS_URL (or _FILE) to be set"
+            )
+        }
+        let master = raw(.redisSentinelMaster)
+        let passwordFile = raw(.redisSentinelPasswordFile)
+        switch mode {
+        case .standalone:
+            if let redis = configuration.redis, redis.addresses.count > 1 {
+                report(
+                    ConfigurationVariable.redisURL.rawValue,
+                    value: environment[ConfigurationVariable.redisURL.rawValue] ?? redis.description,
+                    "lists \(redis.addresses.count) addresses; standalone mode takes one (set SIDECAR_REDIS_MODE=sentinel for a list of sentinels)"
+                )
+            }
+            for (variable, value) in [
+                (ConfigurationVariable.redisSentinelMaster, master), (.redisSentinelPasswordFile, passwordFile),
+            ] {
+                if let value {
+                    report(variable.rawValue, value: value, "only applies with SIDECAR_REDIS_MODE=sentinel")
+                }
+            }
+        case .sentinel:
+            if master == nil, hasURL {
+                report(
+                    ConfigurationVariable.redisSentinelMaster.rawValue,
+                    value: "",
+                    "required with SIDECAR_REDIS_MODE=sentinel: the master set's name, as in `sentinel monitor <name>`"
+                )
+            }
+            configuration.redisSentinelMaster = master
+            if let path = optional(.redisSentinelPasswordFile, ConfigurationValueParser.readableFile) {
+                configuration.redisSentinelPasswordFile = path
+                guard let contents = try? String(contentsOfFile: path, encoding: .utf8) else {
+                    report(
+                        ConfigurationVariable.redisSentinelPasswordFile.rawValue,
+                        value: path,
+                        "expected a readable file"
+                    )
+                    return
+                }
+                let password = contents.trimmingCharacters(in: .whitespacesAndNewlines)
+                configuration.redisSentinelPassword = password.isEmpty ? nil : password
+            }
+        }
     }
 
     /// Whether either TLS file variable is set, valid or not: the listener default follows it.

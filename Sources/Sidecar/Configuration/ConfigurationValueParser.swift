@@ -197,8 +197,9 @@ enum ConfigurationValueParser {
     }
 
     /// `redis://[user:password@]host[:port][/db]` or `rediss://` (TLS); port 6379 and db 0 by default.
-    static func redisURL(_ text: String) throws(ValueProblem) -> RedisURL {
-        let expectation = "expected redis://[user:password@]host:port[/db] or rediss://... for TLS"
+    static func redisURL(_ text: String, defaultPort: Int = 6379) throws(ValueProblem) -> RedisURL {
+        let expectation =
+            "expected redis://[user:password@]host:port[,host:port...][/db] or rediss://... for TLS"
         let lowered = text.lowercased()
         let useTLS: Bool
         let rest: Substring
@@ -233,11 +234,15 @@ enum ConfigurationValueParser {
         }
         let authority = location.prefix { $0 != "/" }
         let path = location.dropFirst(authority.count)
-        guard let (host, port) = hostAndPort(String(authority), defaultPort: 6379), !host.isEmpty else {
-            throw ValueProblem(expectation)
-        }
-        guard let port, (1...65535).contains(port) else {
-            throw ValueProblem("\(expectation), with a port from 1 to 65535")
+        var addresses: [RedisAddress] = []
+        for item in authority.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let (host, port) = hostAndPort(String(item), defaultPort: defaultPort), !host.isEmpty else {
+                throw ValueProblem(expectation)
+            }
+            guard let port, (1...65535).contains(port) else {
+                throw ValueProblem("\(expectation), with a port from 1 to 65535")
+            }
+            addresses.append(RedisAddress(host: host, port: port))
         }
         var database = 0
         if path.count > 1 {
@@ -250,8 +255,7 @@ enum ConfigurationValueParser {
         }
         return RedisURL(
             useTLS: useTLS,
-            host: host,
-            port: port,
+            addresses: addresses,
             username: username,
             password: password,
             database: database

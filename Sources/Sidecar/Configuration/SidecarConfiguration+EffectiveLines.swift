@@ -27,6 +27,10 @@ extension SidecarConfiguration {
                 shown = redisURLFile.map { "\($0) (\(redis?.description ?? "?"))" } ?? Self.unset("not used")
             case .redisTimeout: shown = Self.durationText(redisTimeout)
             case .redisFailureMode: shown = redisFailureMode.rawValue
+            case .redisMode: shown = redisMode.rawValue
+            case .redisSentinelMaster: shown = redisSentinelMaster ?? Self.unset("not sentinel mode")
+            case .redisSentinelPasswordFile:
+                shown = redisSentinelPasswordFile ?? Self.unset("the sentinels need no password")
             case .replicas: shown = replicas.map(String.init) ?? Self.unset("from Redis heartbeats, else 1")
             case .trustedProxies:
                 shown =

@@ -63,6 +63,14 @@ struct SidecarConfiguration: Sendable, Equatable {
     var encodedSlashes: EncodedSeparators = .reject
     /// The file `redis` was read from (`SIDECAR_REDIS_URL_FILE`), so that no secret sits in the environment.
     var redisURLFile: String? = nil
+    /// How the addresses of `redis` are used (`SIDECAR_REDIS_MODE`).
+    var redisMode: RedisMode = .standalone
+    /// The master set the sentinels are asked for (`SIDECAR_REDIS_SENTINEL_MASTER`).
+    var redisSentinelMaster: String? = nil
+    /// The file holding the sentinels' own password (`SIDECAR_REDIS_SENTINEL_PASSWORD_FILE`).
+    var redisSentinelPasswordFile: String? = nil
+    /// The sentinels' password, read from that file.
+    var redisSentinelPassword: String? = nil
 }
 
 /// A `host:port` to listen on; `host` is an IP literal or a name, IPv6 without brackets.
@@ -98,11 +106,36 @@ struct TLSFiles: Sendable, Hashable {
 /// A parsed `redis://` or `rediss://` URL.
 struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     var useTLS: Bool
-    var host: String
-    var port: Int
+    /// The addresses listed, in order: the server in standalone mode, the sentinels in sentinel mode.
+    var addresses: [RedisAddress]
     var username: String?
     var password: String?
     var database: Int
+
+    init(useTLS: Bool, addresses: [RedisAddress], username: String?, password: String?, database: Int) {
+        precondition(!addresses.isEmpty, "a Redis URL names at least one address")
+        self.useTLS = useTLS
+        self.addresses = addresses
+        self.username = username
+        self.password = password
+        self.database = database
+    }
+
+    /// A URL of one address.
+    init(useTLS: Bool, host: String, port: Int, username: String?, password: String?, database: Int) {
+        self.init(
+            useTLS: useTLS,
+            addresses: [RedisAddress(host: host, port: port)],
+            username: username,
+            password: password,
+            database: database
+        )
+    }
+
+    /// The first address's host (the only one in standalone mode).
+    var host: String { addresses[0].host }
+    /// The first address's port.
+    var port: Int { addresses[0].port }
 
     /// The URL with the password redacted.
     var description: String {
@@ -110,9 +143,28 @@ struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         if let username { auth = username }
         if password != nil { auth += ":<redacted>" }
         if !auth.isEmpty { auth += "@" }
-        let hostPart = host.contains(":") ? "[\(host)]" : host
-        return "\(useTLS ? "rediss" : "redis")://\(auth)\(hostPart):\(port)/\(database)"
+        let hosts = addresses.map(\.description).joined(separator: ",")
+        return "\(useTLS ? "rediss" : "redis")://\(auth)\(hosts)/\(database)"
     }
+}
+
+/// One `host:port` of a Redis URL.
+struct RedisAddress: Sendable, Hashable, CustomStringConvertible {
+    var host: String
+    var port: Int
+
+    var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// `SIDECAR_REDIS_MODE`: how the addresses of `SIDECAR_REDIS_URL` are used.
+enum RedisMode: String, Sendable, Hashable, CaseIterable {
+    /// One Redis server (or a managed primary endpoint).
+    case standalone
+    /// Sentinels that name the master of `SIDECAR_REDIS_SENTINEL_MASTER`.
+    case sentinel
+
+    /// The port of an address listed without one.
+    var defaultPort: Int { self == .sentinel ? 26379 : 6379 }
 }
 
 /// `SIDECAR_REDIS_FAILURE_MODE`.

@@ -102,14 +102,8 @@ struct RateLimiters {
         let share = LocalShare()
         var ids = RequestIDGenerator()
         return ReplicaHeartbeat(
-            redis: RedisConnection.Configuration(
-                host: url.host,
-                port: url.port,
-                username: url.username,
-                password: url.password,
-                database: url.database,
-                useTLS: url.useTLS
-            ),
+            redis: Self.redisServer(configuration, url: url),
+            sentinel: Self.sentinel(configuration, url: url),
             id: ids.next(),
             eventLoop: group.next(),
             logger: logger
@@ -139,22 +133,49 @@ struct RateLimiters {
         let limiter = RedisRateLimiter(
             rules: rules,
             configuration: RedisRateLimiter.Configuration(
-                redis: RedisConnection.Configuration(
-                    host: redis.host,
-                    port: redis.port,
-                    username: redis.username,
-                    password: redis.password,
-                    database: redis.database,
-                    useTLS: redis.useTLS,
-                    requestTimeout: timeout
-                ),
-                timeout: timeout
+                redis: redisServer(configuration, url: redis, requestTimeout: timeout),
+                timeout: timeout,
+                sentinel: sentinel(configuration, url: redis)
             ),
             failureMode: failureMode,
             group: group,
             logger: logger
         )
         return RateLimiters(limiter: limiter, redis: limiter)
+    }
+
+    /// The server to use with `url`'s credentials, database and TLS: its address in standalone
+    /// mode; in sentinel mode the address is a placeholder the sentinels' answer replaces.
+    static func redisServer(
+        _ configuration: SidecarConfiguration,
+        url: RedisURL,
+        requestTimeout: TimeAmount = .milliseconds(50)
+    ) -> RedisConnection.Configuration {
+        RedisConnection.Configuration(
+            host: url.host,
+            port: url.port,
+            username: url.username,
+            password: url.password,
+            database: url.database,
+            useTLS: url.useTLS,
+            requestTimeout: requestTimeout
+        )
+    }
+
+    /// The Sentinel set of `url`'s addresses, in sentinel mode.
+    static func sentinel(_ configuration: SidecarConfiguration, url: RedisURL) -> RedisSentinel? {
+        guard configuration.redisMode == .sentinel, let master = configuration.redisSentinelMaster else { return nil }
+        return RedisSentinel(
+            sentinels: url.addresses.map { address in
+                RedisConnection.Configuration(
+                    host: address.host,
+                    port: address.port,
+                    password: configuration.redisSentinelPassword,
+                    useTLS: url.useTLS
+                )
+            },
+            masterName: master
+        )
     }
 }
 

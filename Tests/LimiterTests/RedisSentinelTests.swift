@@ -1,0 +1,151 @@
+import Foundation
+import Limiter
+import Logging
+import NIOCore
+import NIOPosix
+import TestSupport
+import Testing
+
+/// The limiter behind Redis Sentinel: one master, one replica, three sentinels, all real.
+@Suite(
+    "Redis under Sentinel",
+    .serialized,
+    .enabled(if: RedisServerProcess.isAvailable, "redis-server is not installed: apt-get install -y redis-server")
+)
+struct RedisSentinelTests {
+    static let masterName = "sidecar"
+
+    /// The address a sentinel names for the master set, or `nil` when it cannot say.
+    private static func masterPort(asking sentinel: RedisConnection) async -> Int? {
+        guard
+            case .array(let parts?)? = try? await sentinel.send("SENTINEL", "GET-MASTER-ADDR-BY-NAME", masterName).get(),
+            parts.count == 2, case .bulkString(let port?) = parts[1]
+        else { return nil }
+        return Int(String(decoding: port, as: UTF8.self))
+    }
+
+    /// How many replicas and other sentinels `sentinel` knows of.
+    private static func known(by sentinel: RedisConnection) async -> (replicas: Int, sentinels: Int) {
+        func count(_ command: String) async -> Int {
+            guard case .array(let items?)? = try? await sentinel.send("SENTINEL", command, masterName).get() else {
+                return 0
+            }
+            return items.count
+        }
+        return (await count("REPLICAS"), await count("SENTINELS"))
+    }
+
+    private static func decide(
+        _ limiter: RedisRateLimiter,
+        on loop: any EventLoop
+    ) async throws -> (
+        pending: Bool, verdict: RateLimitDecision.Verdict
+    ) {
+        let request = TestRequest(method: "GET", path: "/api", headers: ["x-user": "alice"])
+        switch try await loop.submit({ limiter.check(request, on: loop) }).get() {
+        case .unlimited: return (false, .allowed)
+        case .decided(let decision): return (false, decision.verdict)
+        case .pending(let future): return (true, try await future.get().verdict)
+        }
+    }
+
+    @Test func aPromotedReplicaDecidesWithinFiveSecondsOfTheFailover() async throws {
+        let master = try await RedisServerProcess.start()
+        defer { master.stop() }
+        let replica = try await RedisServerProcess.start(extraArguments: [
+            "--replicaof", "127.0.0.1", String(master.port),
+        ])
+        defer { replica.stop() }
+        var sentinels: [RedisSentinelProcess] = []
+        defer { for sentinel in sentinels { sentinel.stop() } }
+        for _ in 0..<3 {
+            sentinels.append(
+                try await RedisSentinelProcess.start(masterName: Self.masterName, masterPort: master.port, quorum: 2)
+            )
+        }
+        let watcher = try await RedisConnection.connect(
+            configuration: .init(host: "127.0.0.1", port: sentinels[0].port, requestTimeout: .seconds(2)),
+            on: MultiThreadedEventLoopGroup.singleton.next()
+        ).get()
+        defer { _ = watcher.close() }
+        // Sentinels find the replica and each other within a few seconds (INFO and hello messages).
+        let discovery = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < discovery {
+            let known = await Self.known(by: watcher)
+            if known.replicas == 1, known.sentinels == 2 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(await Self.known(by: watcher) == (1, 2))
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let rules = [try RuleParser.parse(name: "api", "1000/m burst 1000 by header:x-user on GET /api")]
+        let limiter = RedisRateLimiter(
+            rules: rules,
+            configuration: .init(
+                // Only the credentials and database count: the sentinels name the address.
+                redis: .init(host: "unused.invalid", port: 1, connectTimeout: .seconds(1)),
+                timeout: .milliseconds(500),
+                sentinel: RedisSentinel(
+                    sentinels: sentinels.map { .init(host: "127.0.0.1", port: $0.port) },
+                    masterName: Self.masterName
+                )
+            ),
+            failureMode: .closed,
+            group: group,
+            logger: Logger(label: "test.sentinel")
+        )
+        do {
+            try await Self.failOver(limiter, on: loop, master: master, replica: replica, watcher: watcher)
+        } catch {
+            Issue.record(error)
+        }
+        await limiter.shutdown()
+        try await group.shutdownGracefully()
+    }
+
+    private static func failOver(
+        _ limiter: RedisRateLimiter,
+        on loop: any EventLoop,
+        master: RedisServerProcess,
+        replica: RedisServerProcess,
+        watcher: RedisConnection
+    ) async throws {
+        var connected = false
+        let start = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < start, !connected {
+            let outcome = try await decide(limiter, on: loop)
+            connected = outcome.pending && outcome.verdict == .allowed
+            if !connected { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(connected, "the limiter did not reach the master through the sentinels")
+
+        // The master dies; the sentinels promote the replica. Meanwhile the failure mode answers.
+        master.stop()
+        var promotedAt: ContinuousClock.Instant?
+        var resumedAt: ContinuousClock.Instant?
+        var answeredMeanwhile = 0
+        let failover = ContinuousClock.now + .seconds(40)
+        while ContinuousClock.now < failover {
+            if promotedAt == nil, await masterPort(asking: watcher) == replica.port { promotedAt = .now }
+            let outcome = try await decide(limiter, on: loop)
+            if outcome.pending, outcome.verdict == .allowed {
+                if promotedAt != nil {
+                    resumedAt = .now
+                    break
+                }
+            } else {
+                #expect(outcome.verdict == .unavailable)
+                answeredMeanwhile += 1
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let promoted = try #require(promotedAt, "the sentinels did not promote the replica")
+        let resumed = try #require(resumedAt, "the limiter did not decide on the promoted replica")
+        print(
+            "Sentinel failover: decided by Redis again \(resumed - promoted) after the promotion; \(answeredMeanwhile) checks answered by the failure mode meanwhile"
+        )
+        #expect(resumed - promoted <= .seconds(5), "decided again \(resumed - promoted) after the promotion")
+        #expect(answeredMeanwhile > 0)
+    }
+}
