@@ -36,9 +36,17 @@ let package = Package(
             providers: [.apt(["libhiredis-dev"])]
         ),
         .target(
+            name: "PerEventLoop",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio")
+            ],
+            path: "Sources/PerEventLoop"
+        ),
+        .target(
             name: "Limiter",
             dependencies: [
                 "CHiredis",
+                "PerEventLoop",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -54,6 +62,7 @@ let package = Package(
         .target(
             name: "SidecarMetrics",
             dependencies: [
+                "PerEventLoop",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -80,6 +89,7 @@ let package = Package(
                 "Limiter",
                 "HTTP1Wire",
                 "SidecarMetrics",
+                "PerEventLoop",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

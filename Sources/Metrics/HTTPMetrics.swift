@@ -1,4 +1,5 @@
 import NIOCore
+import PerEventLoop
 
 /// The `method` label values: the standard methods, and `other` for any extension method.
 public enum HTTPMethodLabel {
@@ -106,38 +107,24 @@ struct DurationHistogramState: Sendable {
 /// Every event loop's ``HTTPMetricsRecorder``, summed into Prometheus text on demand.
 public final class HTTPMetrics: Sendable {
     public let routes: RouteClassifier
-    private let recorders: [ObjectIdentifier: (loop: any EventLoop, box: NIOLoopBoundBox<HTTPMetricsRecorder?>)]
+    private let recorders: PerEventLoop<HTTPMetricsRecorder>
 
     public init(routes: RouteClassifier, group: any EventLoopGroup) {
         self.routes = routes
-        var recorders: [ObjectIdentifier: (loop: any EventLoop, box: NIOLoopBoundBox<HTTPMetricsRecorder?>)] = [:]
-        for loop in group.makeIterator() {
-            recorders[ObjectIdentifier(loop)] = (
-                loop, NIOLoopBoundBox.makeEmptyBox(valueType: HTTPMetricsRecorder.self, eventLoop: loop)
-            )
-        }
-        self.recorders = recorders
+        self.recorders = PerEventLoop(group: group)
     }
 
     /// The recorder of `eventLoop`; call on that loop.
     public func recorder(on eventLoop: any EventLoop) -> HTTPMetricsRecorder {
-        guard let box = recorders[ObjectIdentifier(eventLoop)]?.box else {
-            preconditionFailure("\(eventLoop) is not a loop of the group the metrics were made for")
-        }
-        if let recorder = box.value { return recorder }
-        let recorder = HTTPMetricsRecorder(routeCount: routes.labels.count)
-        box.value = recorder
-        return recorder
+        let routeCount = routes.labels.count
+        return recorders.value(on: eventLoop) { _ in HTTPMetricsRecorder(routeCount: routeCount) }
     }
 
     /// The sum over every loop, as Prometheus text format 0.0.4.
     public func render() async -> String {
         var total = HTTPMetricsCounts(routeCount: routes.labels.count)
-        for (loop, box) in recorders.values {
-            // A copy is taken on the loop that owns it; the sum is made here.
-            let copy = try? await loop.submit { box.value?.counts }.get()
-            if let copy = copy ?? nil { total.add(copy) }
-        }
+        // A copy is taken on the loop that owns it; the sum is made here.
+        for counts in await recorders.gather({ $0.counts }) { total.add(counts) }
         return Self.render(total, routes: routes.labels)
     }
 

@@ -11,14 +11,6 @@ final class RedisBatcher {
         var receiver: any RateLimitDecisionReceiver
     }
 
-    /// Where a request's rules sit in its check (one check per request, in batch order).
-    private struct Placement {
-        /// Positions in `matches` of the enforced rules, in spend order.
-        var enforcedPositions: [Int]
-        /// Positions in `matches` of the shadow rules, in shadow spend order.
-        var shadowPositions: [Int]
-    }
-
     /// Unowned: the limiter owns its batchers. Work left pending on the loop (a scheduled flush, a
     /// batch or connection attempt in flight) captures the limiter strongly, so that it outlives that
     /// work even when released right after ``close()``; reconnecting captures it weakly and stops
@@ -205,91 +197,63 @@ final class RedisBatcher {
             return
         }
         let limiter = self.limiter
-        let rules = limiter.matcher.rules
-        var keyIndex: [String: Int] = [:]
-        var keys: [String] = []
-        var parameters: [GCRAParameters] = []
-        var checks: [GCRACheck] = []
-        var placements: [Placement] = []
-        placements.reserveCapacity(batch.count)
-        func index(of key: String, rule: Int) -> Int {
-            if let index = keyIndex[key] { return index }
-            keyIndex[key] = keys.count
-            keys.append(key)
-            parameters.append(limiter.parameters[rule])
-            return keys.count - 1
-        }
-        for request in batch {
-            var placement = Placement(enforcedPositions: [], shadowPositions: [])
-            var check = GCRACheck(spends: [])
-            for (position, match) in request.matches.enumerated() {
-                let rule = rules[match.ruleIndex]
-                let spend = GCRACheck.Spend(
-                    keyIndex: index(of: request.keys[position], rule: match.ruleIndex),
-                    cost: rule.cost
-                )
-                if rule.shadow {
-                    check.shadowSpends.append(spend)
-                    placement.shadowPositions.append(position)
-                } else {
-                    check.spends.append(spend)
-                    placement.enforcedPositions.append(position)
-                }
-            }
-            checks.append(check)
-            placements.append(placement)
-        }
-        limiter.metrics.batchSize.record(batch.count)
-        let batchKeys = keys
-        let started = NIODeadline.now()
-        executor.execute(
-            GCRABatch(keys: keys, parameters: parameters, checks: checks),
-            timeout: limiter.configuration.timeout
+        let assembly = GCRABatchAssembly.assemble(
+            batch.lazy.map { (matches: $0.matches, keys: $0.keys) },
+            rules: limiter.matcher.rules,
+            parameters: limiter.parameters
         )
-        .assumeIsolated()
-        .whenComplete { result in
-            withExtendedLifetime(limiter) {
-                let now = NIODeadline.now()
-                limiter.metrics.requestDuration.recordNanoseconds((now - started).nanoseconds)
-                switch result {
-                case .success(let reply):
-                    self.breaker.recordSuccess()
-                    limiter.metrics.up.record(1)
-                    if !reply.damagedKeyIndices.isEmpty {
-                        limiter.damagedBuckets(reply.damagedKeyIndices.map { batchKeys[$0] })
+        limiter.metrics.batchSize.record(batch.count)
+        let batchKeys = assembly.batch.keys
+        let placements = assembly.placements
+        let started = NIODeadline.now()
+        executor.execute(assembly.batch, timeout: limiter.configuration.timeout)
+            .assumeIsolated()
+            .whenComplete { result in
+                withExtendedLifetime(limiter) {
+                    let now = NIODeadline.now()
+                    limiter.metrics.requestDuration.recordNanoseconds((now - started).nanoseconds)
+                    switch result {
+                    case .success(let reply):
+                        self.breaker.recordSuccess()
+                        limiter.metrics.up.record(1)
+                        if !reply.damagedKeyIndices.isEmpty {
+                            limiter.damagedBuckets(reply.damagedKeyIndices.map { batchKeys[$0] })
+                        }
+                        for (request, (placement, result)) in zip(batch, zip(placements, reply.results)) {
+                            request.receiver.rateLimitDecided(
+                                self.decision(request, placement: placement, result: result, sent: started)
+                            )
+                        }
+                    case .failure(let error):
+                        self.batchFailed(error, now: now)
+                        if (error as? RedisError)?.isFailover == true {
+                            self.run(self.connectionState.failoverReplied())
+                        }
+                        for request in batch { request.receiver.rateLimitDecided(self.fallback(request.matches)) }
                     }
-                    for (request, (placement, result)) in zip(batch, zip(placements, reply.results)) {
-                        request.receiver.rateLimitDecided(
-                            self.decision(request, placement: placement, result: result, sent: started)
-                        )
-                    }
-                case .failure(let error):
-                    self.batchFailed(error, now: now)
-                    if (error as? RedisError)?.isFailover == true { self.run(self.connectionState.failoverReplied()) }
-                    for request in batch { request.receiver.rateLimitDecided(self.fallback(request.matches)) }
                 }
             }
-        }
     }
 
     private func decision(
         _ request: Waiting,
-        placement: Placement,
+        placement: GCRABatchAssembly.Placement,
         result: GCRACheckResult,
         sent: NIODeadline
     )
         -> RateLimitDecision
     {
         let metrics = limiter.metrics
+        let outcome = GCRABatchAssembly.outcome(of: result, placement: placement)
         // Shadow rules count only on forwarded requests (see `InProcessRateLimiter`): spent, or
         // `shadow_limited` when their bucket had no room.
-        for (position, spent) in zip(placement.shadowPositions, result.shadowSpent) {
+        for (position, spent) in outcome.shadow {
             let decision: DecisionCounters.Decision = spent ? .allowed : .shadowLimited
             metrics.record(rule: request.matches[position].ruleIndex, decision: decision, source: .redis)
         }
-        if placement.enforcedPositions.isEmpty { return RateLimitDecision(verdict: .allowed, policy: nil) }
-        let limitingPosition =
-            placement.enforcedPositions[min(result.limitingSpend, placement.enforcedPositions.count - 1)]
+        guard let limitingPosition = outcome.limitingPosition else {
+            return RateLimitDecision(verdict: .allowed, policy: nil)
+        }
         let limiting = request.matches[limitingPosition]
         let policy = limiter.policy(
             limiting,
@@ -297,8 +261,8 @@ final class RedisBatcher {
             resetMicroseconds: result.resetMicroseconds,
             retryAfterMicroseconds: result.retryAfterMicroseconds
         )
-        if result.allowed {
-            for position in placement.enforcedPositions {
+        if outcome.allowed {
+            for position in placement.enforced {
                 metrics.record(rule: request.matches[position].ruleIndex, decision: .allowed, source: .redis)
             }
             return RateLimitDecision(verdict: .allowed, policy: policy)

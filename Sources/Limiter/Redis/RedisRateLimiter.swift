@@ -1,6 +1,7 @@
 import Logging
 import Metrics
 import NIOCore
+import PerEventLoop
 import Synchronization
 
 /// Limits shared by the whole fleet: every matching rule decided in one atomic step in Redis.
@@ -72,7 +73,7 @@ public final class RedisRateLimiter: RateLimiter {
     let metrics: RedisLimiterMetrics
     private let failureMode: Mutex<RateLimitFailureMode>
     private let damaged = Atomic<Int>(0)
-    private let batchers: [ObjectIdentifier: (loop: any EventLoop, box: NIOLoopBoundBox<RedisBatcher?>)]
+    private let batchers: PerEventLoop<RedisBatcher>
 
     /// Creates the limiter for the loops of `group` and starts connecting each loop to Redis.
     public init(
@@ -88,14 +89,8 @@ public final class RedisRateLimiter: RateLimiter {
         self.logger = logger
         self.metrics = RedisLimiterMetrics(rules: rules, factory: configuration.metricsFactory)
         self.failureMode = Mutex(failureMode)
-        var batchers: [ObjectIdentifier: (loop: any EventLoop, box: NIOLoopBoundBox<RedisBatcher?>)] = [:]
-        for loop in group.makeIterator() {
-            batchers[ObjectIdentifier(loop)] = (
-                loop, NIOLoopBoundBox.makeEmptyBox(valueType: RedisBatcher.self, eventLoop: loop)
-            )
-        }
-        self.batchers = batchers
-        for (loop, _) in batchers.values {
+        self.batchers = PerEventLoop(group: group)
+        for loop in batchers.loops {
             loop.execute { self.batcher(on: loop).connectIfNeeded() }
         }
     }
@@ -141,20 +136,12 @@ public final class RedisRateLimiter: RateLimiter {
 
     /// Closes every loop's Redis connection.
     public func shutdown() async {
-        for (loop, box) in batchers.values {
-            try? await loop.submit { box.value?.close() }.get()
-        }
+        _ = await batchers.gather { $0.close() }
     }
 
     /// The batcher of `eventLoop`; call on that loop.
     func batcher(on eventLoop: any EventLoop) -> RedisBatcher {
-        guard let box = batchers[ObjectIdentifier(eventLoop)]?.box else {
-            preconditionFailure("\(eventLoop) is not a loop of the group the limiter was made for")
-        }
-        if let batcher = box.value { return batcher }
-        let batcher = RedisBatcher(limiter: self, eventLoop: eventLoop)
-        box.value = batcher
-        return batcher
+        batchers.value(on: eventLoop) { RedisBatcher(limiter: self, eventLoop: $0) }
     }
 
     /// The policy a response reports for `match` after `result`.

@@ -5,6 +5,7 @@ import NIOExtras
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import PerEventLoop
 import Synchronization
 
 /// The public listener: accepts clients and gives each connection a ``ProxyHandler``.
@@ -174,7 +175,7 @@ final class ProxyServer: Sendable {
 
 /// One ``UpstreamPool`` per event loop, each created on and used from its own loop only.
 final class UpstreamPools: Sendable {
-    private let boxes: [ObjectIdentifier: (loop: any EventLoop, box: NIOLoopBoundBox<UpstreamPool?>)]
+    private let pools: PerEventLoop<UpstreamPool>
     private let address: UpstreamAddress
     private let maxConnections: Int
     private let queueTimeout: TimeAmount
@@ -189,13 +190,7 @@ final class UpstreamPools: Sendable {
         deadlineSleep: TimeAmount? = nil,
         logger: Logger = Logger(label: "sidecar.upstream")
     ) {
-        var boxes: [ObjectIdentifier: (loop: any EventLoop, box: NIOLoopBoundBox<UpstreamPool?>)] = [:]
-        for loop in group.makeIterator() {
-            boxes[ObjectIdentifier(loop)] = (
-                loop, NIOLoopBoundBox.makeEmptyBox(valueType: UpstreamPool.self, eventLoop: loop)
-            )
-        }
-        self.boxes = boxes
+        self.pools = PerEventLoop(group: group)
         self.address = address
         self.maxConnections = maxConnections
         self.queueTimeout = queueTimeout
@@ -205,36 +200,26 @@ final class UpstreamPools: Sendable {
 
     /// The pool of `eventLoop`; call on that loop.
     func pool(for eventLoop: any EventLoop) -> UpstreamPool {
-        guard let box = boxes[ObjectIdentifier(eventLoop)]?.box else {
-            preconditionFailure("event loop \(eventLoop) is not of the server's group")
+        pools.value(on: eventLoop) { loop in
+            UpstreamPool(
+                eventLoop: loop,
+                address: address,
+                maxConnections: maxConnections,
+                queueTimeout: queueTimeout,
+                deadlineSleep: deadlineSleep,
+                logger: logger
+            )
         }
-        if let pool = box.value { return pool }
-        let pool = UpstreamPool(
-            eventLoop: eventLoop,
-            address: address,
-            maxConnections: maxConnections,
-            queueTimeout: queueTimeout,
-            deadlineSleep: deadlineSleep,
-            logger: logger
-        )
-        box.value = pool
-        return pool
     }
 
     /// Closes the idle connections of every pool.
     func closeAll() async {
-        for (loop, box) in boxes.values {
-            try? await loop.submit { box.value?.close() }.get()
-        }
+        _ = await pools.gather { $0.close() }
     }
 
     /// Connects started so far by every pool together.
     func connectAttempts() async -> Int {
-        var total = 0
-        for (loop, box) in boxes.values {
-            total += (try? await loop.submit { box.value?.connectAttempts ?? 0 }.get()) ?? 0
-        }
-        return total
+        await pools.gather { $0.connectAttempts }.reduce(0, +)
     }
 }
 
