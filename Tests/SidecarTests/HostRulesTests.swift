@@ -1,5 +1,6 @@
 import Foundation
 import Limiter
+import NIOCore
 import NIOHPACK
 import NIOHTTP1
 import Testing
@@ -133,6 +134,23 @@ struct HostRulesTests {
         #expect(try hosts(noHost) == ["a.example"])
         let noPath: HPACKHeaders = [":method": "GET", ":scheme": "https", ":authority": "a.example"]
         #expect(throws: ClientRequestHead.MalformedHTTP2Request.self) { try hosts(noPath) }
+    }
+
+    @Test("HTTP/2 cookie crumbs reach the gateway as one Cookie field")
+    func http2CookieCrumbs() throws {
+        var block: HPACKHeaders = [":method": "GET", ":scheme": "https", ":authority": "a", ":path": "/"]
+        block.add(name: "cookie", value: "a=1")
+        block.add(name: "x-other", value: "y")
+        block.add(name: "cookie", value: "b=2")
+        let head = try ClientRequestHead(http2: block, endStream: true)
+        var fields: [String] = []
+        head.forEachField { fields.append("\(head.name(of: $0)): \(head.value(of: $0))") }
+        #expect(fields == ["host: a", "cookie: a=1; b=2", "x-other: y"])
+        let request = ForwardingPolicy(trustedProxies: TrustedProxies([]), scheme: "https")
+            .forwardRequest(head, peer: nil) { "id" }
+        let wire = String(buffer: ForwardingPolicy.serialize(request, allocator: ByteBufferAllocator()))
+        #expect(wire.components(separatedBy: "cookie:").count == 2, "\(wire)")
+        #expect(wire.contains("cookie: a=1; b=2\r\n"))
     }
 
     @Test("an HTTP/2 request with a body and no content-length goes upstream chunked")

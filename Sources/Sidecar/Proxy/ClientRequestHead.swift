@@ -28,6 +28,9 @@ struct ClientRequestHead {
         /// `Content-Length: 0` or `Transfer-Encoding: chunked` for a method with a body that sent no
         /// `content-length`, by whether HEADERS ended the stream.
         var framing: (name: String, value: String)?
+        /// The `cookie` crumbs joined with "; " when there are several (RFC 9113 §8.2.3): HTTP/1.1
+        /// allows one `Cookie` field, and servers read only one.
+        var cookie: String?
     }
 
     /// The fields of an HTTP/2 request block that are not what HTTP/1.1 can carry.
@@ -59,6 +62,7 @@ struct ClientRequestHead {
         var hosts = 0
         var hostsAgree = true
         var hasContentLength = false
+        var cookies = 0
         // One pass: pseudo-fields come first, so `:authority` is known before any `host`.
         for (name, value, _) in block {
             if name.utf8.first == UInt8(ascii: ":") {
@@ -74,6 +78,8 @@ struct ClientRequestHead {
                 if let authority, !Substring(value).caseInsensitiveEquals(authority.lowercased()) { hostsAgree = false }
             } else if name == "content-length" {
                 hasContentLength = true
+            } else if name == "cookie" {
+                cookies += 1
             }
         }
         guard let method, let path, hasScheme else { throw MalformedHTTP2Request() }
@@ -90,6 +96,7 @@ struct ClientRequestHead {
                 added.framing = endStream ? ("content-length", "0") : ("transfer-encoding", "chunked")
             }
         }
+        if cookies > 1 { added.cookie = block["cookie"].joined(separator: "; ") }
         fields = .http2(block, added: added)
     }
 
@@ -109,7 +116,13 @@ struct ClientRequestHead {
         case .http2(let block, let added):
             if let host = added.host { body(.pair(name: "host", value: host)) }
             if let framing = added.framing { body(.pair(name: framing.name, value: framing.value)) }
+            var cookieWritten = false
             for (name, value, _) in block where name.utf8.first != UInt8(ascii: ":") {
+                if let cookie = added.cookie, name == "cookie" {
+                    if !cookieWritten { body(.pair(name: name, value: cookie)) }
+                    cookieWritten = true
+                    continue
+                }
                 body(.pair(name: name, value: value))
             }
         case .headers(let headers):
