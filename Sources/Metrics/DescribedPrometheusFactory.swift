@@ -15,6 +15,8 @@ struct DescribedPrometheusFactory: MetricsFactory {
         "sidecar_redis_batch_size": "Checks sent to Redis in one batch.",
         "sidecar_redis_errors_total": "Failed Redis batches and connections, by kind.",
         "sidecar_redis_up": "1 while Redis answers, 0 while the failure mode decides.",
+        "sidecar_redis_failovers_total":
+            "Times a new Redis connection reached the master at another address (Sentinel promotion, DNS failover).",
     ]
 
     private func descriptor(_ label: String) -> MetricNameDescriptor {

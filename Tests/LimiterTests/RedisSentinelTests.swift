@@ -78,6 +78,7 @@ struct RedisSentinelTests {
         #expect(await Self.known(by: watcher) == (1, 2))
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let metrics = RecordingMetrics()
         let loop = group.next()
         let rules = [try RuleParser.parse(name: "api", "1000/m burst 1000 by header:x-user on GET /api")]
         let limiter = RedisRateLimiter(
@@ -86,6 +87,7 @@ struct RedisSentinelTests {
                 // Only the credentials and database count: the sentinels name the address.
                 redis: .init(host: "unused.invalid", port: 1, connectTimeout: .seconds(1)),
                 timeout: .milliseconds(500),
+                metricsFactory: metrics,
                 sentinel: RedisSentinel(
                     sentinels: sentinels.map { .init(host: "127.0.0.1", port: $0.port) },
                     masterName: Self.masterName
@@ -100,6 +102,8 @@ struct RedisSentinelTests {
         } catch {
             Issue.record(error)
         }
+        // The master moved once: counted once, however many connections found it.
+        #expect(metrics.counter("sidecar_redis_failovers_total") == 1)
         await limiter.shutdown()
         try await group.shutdownGracefully()
     }

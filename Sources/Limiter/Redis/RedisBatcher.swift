@@ -418,6 +418,7 @@ final class RedisBatcher {
         limiter.metrics.up.record(1)
         let server = connection.configuration
         limiter.logger.info("connected to Redis", metadata: ["redis": "\(server.host):\(server.port)"])
+        limiter.connected(to: connection.channel.remoteAddress)
         connection.closeFuture.assumeIsolated().whenComplete { [weak limiter = self.limiter] _ in
             guard let limiter, self.connection === connection else { return }
             withExtendedLifetime(limiter) { self.run(self.connectionState.connectionClosed()) }

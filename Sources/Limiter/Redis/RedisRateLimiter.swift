@@ -73,6 +73,8 @@ public final class RedisRateLimiter: RateLimiter {
     let metrics: RedisLimiterMetrics
     private let failureMode: Mutex<RateLimitFailureMode>
     private let damaged = Atomic<Int>(0)
+    /// The address the last connection made by any loop reached, to count master changes once.
+    private let masterAddress = Mutex<SocketAddress?>(nil)
     private let batchers: PerEventLoop<RedisBatcher>
 
     /// Creates the limiter for the loops of `group` and starts connecting each loop to Redis.
@@ -113,6 +115,20 @@ public final class RedisRateLimiter: RateLimiter {
         let matches = matcher.matches(request)
         if matches.isEmpty { return .unlimited }
         return batcher(on: eventLoop).check(matches, request: request, receiver: receiver)
+    }
+
+    /// A loop's connection is ready at `address`: a different address than the last one any loop
+    /// reached means the master moved (a Sentinel promotion, a DNS failover), counted once.
+    func connected(to address: SocketAddress?) {
+        guard let address else { return }
+        let moved = masterAddress.withLock { last in
+            defer { last = address }
+            return last != nil && last != address
+        }
+        if moved {
+            metrics.failovers.increment()
+            logger.info("the Redis master moved", metadata: ["redis": "\(address)"])
+        }
     }
 
     /// Damaged bucket values Redis found and replaced (see ``GCRAScript``).
@@ -172,14 +188,16 @@ struct RedisLimiterMetrics: Sendable {
     let batchSize: Recorder
     let up: Gauge
     let errors: [String: Counter]
+    let failovers: Counter
 
-    static let errorKinds = ["timeout", "connection", "reply", "script", "damaged_bucket"]
+    static let errorKinds = ["timeout", "connection", "reply", "script", "damaged_bucket", "failover"]
 
     init(rules: [RateLimitRule], factory: any MetricsFactory) {
         self.decisions = DecisionCounters(rules: rules, sources: [.redis, .open, .closed, .cache], factory: factory)
         self.requestDuration = Metrics.Timer(label: "sidecar_redis_request_duration_seconds", factory: factory)
         self.batchSize = Recorder(label: "sidecar_redis_batch_size", aggregate: true, factory: factory)
         self.up = Gauge(label: "sidecar_redis_up", factory: factory)
+        self.failovers = Counter(label: "sidecar_redis_failovers_total", factory: factory)
         self.errors = Dictionary(
             uniqueKeysWithValues: Self.errorKinds.map {
                 ($0, Counter(label: "sidecar_redis_errors_total", dimensions: [("kind", $0)], factory: factory))
@@ -195,8 +213,10 @@ struct RedisLimiterMetrics: Sendable {
         let kind: String
         switch error as? RedisError {
         case .timeout: kind = "timeout"
-        case .connectionFailed, .connectionClosed, .handshakeFailed: kind = "connection"
+        case .connectionFailed, .connectionClosed, .handshakeFailed, .notMaster, .noMasterFromSentinels:
+            kind = "connection"
         case .server(let message) where message.hasPrefix("NOSCRIPT"): kind = "script"
+        case let error? where error.isFailover: kind = "failover"
         default: kind = "reply"
         }
         errors[kind]?.increment()
