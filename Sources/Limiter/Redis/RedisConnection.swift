@@ -63,6 +63,9 @@ public final class RedisConnection: Sendable {
         self.channel = channel
     }
 
+    /// The TLS context of every `rediss://` connection: the system's trust roots, loaded once.
+    private static let tlsContext = Result { try NIOSSLContext(configuration: .makeClientConfiguration()) }
+
     /// Connects, then sends `AUTH` and `SELECT` as configured.
     public static func connect(
         configuration: Configuration,
@@ -75,7 +78,7 @@ public final class RedisConnection: Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if configuration.useTLS {
-                        let context = try NIOSSLContext(configuration: .makeClientConfiguration())
+                        let context = try Self.tlsContext.get()
                         let hostname =
                             configuration.host.first?.isNumber == true || configuration.host.contains(":")
                             ? nil : configuration.host
