@@ -49,16 +49,6 @@ struct LocalResponse: Sendable, Equatable {
         if close { field("Connection", "close") }
     }
 
-    /// The response head for `body`, closing the connection when `close` is set.
-    func head(bodyLength: Int, requestID: String, close: Bool) -> HTTPResponseHead {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(self.headers.count + 4)
-        forEachHeadField(bodyLength: bodyLength, requestID: requestID, close: close) {
-            headers.add(name: $0, value: $1)
-        }
-        return HTTPResponseHead(version: .http1_1, status: status, headers: headers)
-    }
-
     /// `string` as a JSON string literal.
     static func jsonString(_ string: String) -> String {
         var out = "\""

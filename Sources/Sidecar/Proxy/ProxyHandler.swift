@@ -9,8 +9,10 @@ import SidecarMetrics
 /// bodies both ways. Decisions are ``ProxyStateMachine``'s; this handler carries them out.
 final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, DeadlineSweeper.Owner {
     typealias InboundIn = ProxyRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    /// Outbound it only holds back `read()`; responses are written by ``ClientResponseWriter`` as
+    /// bytes (HTTP/1.1) or frame payloads (HTTP/2), never through this handler's own type.
+    typealias OutboundIn = Never
+    typealias OutboundOut = Never
 
     private let settings: Settings
     private let pool: UpstreamPool
@@ -21,8 +23,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
 
     private var state = ProxyStateMachine()
     private var context: ChannelHandlerContext?
-    /// Writes below the HTTP codec; set when the pipeline is built.
-    /// The HTTP/1 connection's request decoder (`nil` on an HTTP/2 stream).
+    /// The HTTP/1 connection's request decoder (`nil` on an HTTP/2 stream); set with the pipeline.
     weak var requestDecoder: HTTP1RequestDecoderHandler?
     /// The connection's peer, parsed once.
     private var peer: ForwardingPolicy.Peer?
