@@ -1,0 +1,62 @@
+import Foundation
+import Limiter
+
+/// A throw-away Redis Cluster of `masters` masters (no replicas) on free loopback ports, made with
+/// `redis-cli --cluster create`, for one test.
+public final class RedisClusterProcess: Sendable {
+    public let servers: [RedisServerProcess]
+    private let directory: URL
+
+    private init(servers: [RedisServerProcess], directory: URL) {
+        self.servers = servers
+        self.directory = directory
+    }
+
+    public static let redisCLI = ["/usr/bin/redis-cli", "/usr/local/bin/redis-cli"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
+
+    public static func start(masters: Int = 3) async throws -> RedisClusterProcess {
+        guard let redisCLI else { throw CocoaError(.executableNotLoadable) }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sidecar-cluster-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var servers: [RedisServerProcess] = []
+        do {
+            for index in 0..<masters {
+                // The cluster bus listens on the port + 10000, which must be a port too.
+                var port = try await freeLoopbackPort()
+                while port > 55_000 { port = try await freeLoopbackPort() }
+                servers.append(
+                    try await RedisServerProcess.start(
+                        port: port,
+                        extraArguments: [
+                            "--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(index).conf",
+                            "--cluster-node-timeout", "2000", "--dir", directory.path,
+                        ]
+                    )
+                )
+            }
+            let create = Process()
+            create.executableURL = URL(fileURLWithPath: redisCLI)
+            create.arguments =
+                ["--cluster", "create"] + servers.map { "127.0.0.1:\($0.port)" } + [
+                    "--cluster-replicas", "0", "--cluster-yes",
+                ]
+            create.standardOutput = FileHandle.nullDevice
+            create.standardError = FileHandle.nullDevice
+            try create.run()
+            create.waitUntilExit()
+            guard create.terminationStatus == 0 else { throw CocoaError(.executableLoad) }
+        } catch {
+            for server in servers { server.stop() }
+            try? FileManager.default.removeItem(at: directory)
+            throw error
+        }
+        return RedisClusterProcess(servers: servers, directory: directory)
+    }
+
+    public func stop() {
+        for server in servers { server.stop() }
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
