@@ -47,12 +47,28 @@ public final class RedisClusterProcess: Sendable {
             try create.run()
             create.waitUntilExit()
             guard create.terminationStatus == 0 else { throw CocoaError(.executableLoad) }
+            // The slots are assigned; every node answers only once it sees the cluster whole.
+            for server in servers { try await waitUntilClusterIsOK(server) }
         } catch {
             for server in servers { server.stop() }
             try? FileManager.default.removeItem(at: directory)
             throw error
         }
         return RedisClusterProcess(servers: servers, directory: directory)
+    }
+
+    private static func waitUntilClusterIsOK(_ server: RedisServerProcess) async throws {
+        let connection = try await server.connect()
+        defer { _ = connection.close() }
+        for _ in 0..<200 {
+            if case .bulkString(let bytes?) = try await connection.send("CLUSTER", "INFO").get(),
+                String(decoding: bytes, as: UTF8.self).contains("cluster_state:ok")
+            {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw RedisError.connectionFailed(host: "127.0.0.1", port: server.port, reason: "the cluster did not become ok")
     }
 
     public func stop() {
