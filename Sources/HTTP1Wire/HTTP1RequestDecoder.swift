@@ -34,9 +34,8 @@ public struct HTTP1RequestDecoder: Sendable {
     }
 
     private var state = State.head
-    private var buffer = ByteBuffer.noBytes
+    private var input = HTTP1ReadBuffer()
     private var parser: HTTP1RequestHeadParser
-    private var chunks = ChunkedBodyDecoder()
     /// Whether the request being read asks to switch protocols (the decoder pauses after it).
     private var asksToSwitch = false
 
@@ -44,15 +43,26 @@ public struct HTTP1RequestDecoder: Sendable {
     /// target may be empty); for counting and logging the refusal.
     public private(set) var refusedRequestLine: (method: String, target: String)?
 
-    /// A decoder whose heads are limited as ``HTTP1RequestHeadParser``'s.
-    public init(maxHeadBytes: Int = 80 * 1024, maxFieldCount: Int = 512) {
+    /// The most bytes the field names and values of a head may take together, and any one field.
+    public let maxFieldBytes: Int
+
+    /// A decoder whose heads are limited as ``HTTP1RequestHeadParser``'s, and whose field names
+    /// and values may take `maxFieldBytes` at most (more is ``HTTP1ParseError/headTooLarge``).
+    public init(maxHeadBytes: Int = 80 * 1024, maxFieldCount: Int = 512, maxFieldBytes: Int = .max) {
         parser = HTTP1RequestHeadParser(maxHeadBytes: maxHeadBytes, maxFieldCount: maxFieldCount)
+        self.maxFieldBytes = maxFieldBytes
+    }
+
+    /// Whether a request was refused: nothing more is decoded.
+    public var hasFailed: Bool {
+        if case .failed = state { return true }
+        return false
     }
 
     /// Whether part of a request has been read (a head begun, or a body not finished).
     public var isWithinRequest: Bool {
         switch state {
-        case .head: buffer.readableBytes > 0
+        case .head: !input.isEmpty
         case .fixed, .chunked, .complete: true
         case .paused, .failed: false
         }
@@ -67,12 +77,7 @@ public struct HTTP1RequestDecoder: Sendable {
     /// Bytes were read.
     public mutating func read(_ bytes: ByteBuffer) {
         if case .failed = state { return }
-        if buffer.readableBytes == 0 {
-            buffer = bytes
-        } else {
-            var bytes = bytes
-            buffer.writeBuffer(&bytes)
-        }
+        input.append(bytes)
     }
 
     /// The server declined to switch protocols: decoding goes on with the next request.
@@ -84,15 +89,14 @@ public struct HTTP1RequestDecoder: Sendable {
     /// protocol's, if any. Nothing more is decoded.
     public mutating func takeUnreadBytes() -> ByteBuffer? {
         state = .failed(.excessBytesBeforeSwitch)
-        defer { buffer = .noBytes }
-        return buffer.readableBytes > 0 ? buffer : nil
+        defer { input.clear() }
+        return input.isEmpty ? nil : input.bytes
     }
 
     /// The next event, or `nil` until more bytes are read.
     public mutating func next() throws(HTTP1ParseError) -> Event? {
         let event = try decode()
-        // Let go of a read buffer used up, so the channel can read into it again instead of allocating.
-        if event == nil, buffer.readableBytes == 0, buffer.capacity > 0 { buffer = ByteBuffer.noBytes }
+        if event == nil { input.releaseIfUsedUp() }
         return event
     }
 
@@ -105,11 +109,11 @@ public struct HTTP1RequestDecoder: Sendable {
                 state = asksToSwitch ? .paused : .head
                 return .end
             case .paused:
-                if buffer.readableBytes > parser.maxHeadBytes { return try fail(.excessBytesBeforeSwitch) }
+                if input.bytes.readableBytes > parser.maxHeadBytes { return try fail(.excessBytesBeforeSwitch) }
                 return nil
             case .head:
-                guard buffer.readableBytes > 0 else { return nil }
-                switch parser.parse(buffer) {
+                guard !input.isEmpty else { return nil }
+                switch parser.parse(input.bytes) {
                 case .needMore:
                     return nil
                 case .error(let error):
@@ -118,7 +122,11 @@ public struct HTTP1RequestDecoder: Sendable {
                     }
                     return try fail(error)
                 case .head(let head):
-                    let bytes = buffer.readSlice(length: head.length)!
+                    if exceedsFieldBytes(head) {
+                        refusedRequestLine = (text(head.method), text(head.target))
+                        return try fail(.headTooLarge)
+                    }
+                    let bytes = input.take(head.length)
                     asksToSwitch =
                         head.isConnect || (head.facts.upgradeField != nil && head.facts.connection.contains(.upgrade))
                     switch head.framing {
@@ -129,44 +137,40 @@ public struct HTTP1RequestDecoder: Sendable {
                     return .head(head, bytes: bytes)
                 }
             case .fixed(let remaining):
-                guard buffer.readableBytes > 0 else { return nil }
-                let take = min(remaining, buffer.readableBytes)
-                let body = buffer.readSlice(length: take)!
-                state = take == remaining ? .complete : .fixed(remaining: remaining - take)
+                guard let body = input.fixedBody(remaining: remaining) else { return nil }
+                let left = remaining - body.readableBytes
+                state = left == 0 ? .complete : .fixed(remaining: left)
                 return .body(body)
             case .chunked:
-                guard buffer.readableBytes > 0 else { return nil }
-                var offset = 0
-                let event = buffer.withUnsafeReadableBytes { chunks.next($0, offset: &offset) }
-                switch event {
-                case .needMore:
-                    buffer.moveReaderIndex(forwardBy: offset)
-                    return nil
-                case .chunk:
-                    buffer.moveReaderIndex(forwardBy: offset)
-                case .data(let range):
-                    let body = buffer.getSlice(at: buffer.readerIndex + range.lowerBound, length: range.count)!
-                    buffer.moveReaderIndex(forwardBy: offset)
-                    return .body(body)
-                case .end:
-                    buffer.moveReaderIndex(forwardBy: offset)
-                    chunks.reset()
-                    state = .complete
-                case .error(let error):
-                    return try fail(error)
+                let piece: HTTP1ReadBuffer.ChunkedPiece?
+                do { piece = try input.chunkedBody() } catch { return try fail(error) }
+                switch piece {
+                case nil: return nil
+                case .data(let body)?: return .body(body)
+                case .end?: state = .complete
                 }
             }
         }
     }
 
+    private func exceedsFieldBytes(_ head: HTTP1RequestHead) -> Bool {
+        var total = 0
+        for field in head.fields {
+            let size = field.name.count + field.value.count
+            if size > maxFieldBytes { return true }
+            total += size
+        }
+        return total > maxFieldBytes
+    }
+
     /// The bytes at `range` of the unread buffer as text (invalid UTF-8 repaired).
     private func text(_ range: Range<Int>) -> String {
-        buffer.getString(at: buffer.readerIndex + range.lowerBound, length: range.count) ?? ""
+        input.bytes.string(at: range)
     }
 
     private mutating func fail(_ error: HTTP1ParseError) throws(HTTP1ParseError) -> Event? {
         state = .failed(error)
-        buffer = .noBytes
+        input.clear()
         throw error
     }
 }

@@ -41,9 +41,8 @@ public struct HTTP1ResponseDecoder: Sendable {
     }
 
     private var state = State.idle
-    private var buffer = ByteBuffer.noBytes
+    private var input = HTTP1ReadBuffer()
     private var parser: HTTP1ResponseHeadParser
-    private var chunks = ChunkedBodyDecoder()
 
     /// A decoder whose heads are limited as ``HTTP1ResponseHeadParser``'s.
     public init(maxHeadBytes: Int = 80 * 1024, maxFieldCount: Int = 512) {
@@ -57,19 +56,13 @@ public struct HTTP1ResponseDecoder: Sendable {
 
     /// Bytes were read.
     public mutating func read(_ bytes: ByteBuffer) {
-        if buffer.readableBytes == 0 {
-            buffer = bytes
-        } else {
-            var bytes = bytes
-            buffer.writeBuffer(&bytes)
-        }
+        input.append(bytes)
     }
 
     /// The next event, or `nil` until more bytes are read.
     public mutating func next() throws(Failure) -> Event? {
         let event = try decode()
-        // Let go of a read buffer used up, so the channel can read into it again instead of allocating.
-        if event == nil, buffer.readableBytes == 0, buffer.capacity > 0 { buffer = ByteBuffer.noBytes }
+        if event == nil { input.releaseIfUsedUp() }
         return event
     }
 
@@ -77,7 +70,7 @@ public struct HTTP1ResponseDecoder: Sendable {
         while true {
             switch state {
             case .idle:
-                if buffer.readableBytes > 0 { return try fail(.unsolicited) }
+                if !input.isEmpty { return try fail(.unsolicited) }
                 return nil
             case .upgraded, .failed:
                 return nil
@@ -85,48 +78,32 @@ public struct HTTP1ResponseDecoder: Sendable {
                 state = .idle
                 return .end(reusable: reusable)
             case .head(let request):
-                guard buffer.readableBytes > 0 else { return nil }
-                switch parser.parse(buffer, for: request) {
+                guard !input.isEmpty else { return nil }
+                switch parser.parse(input.bytes, for: request) {
                 case .needMore:
                     return nil
                 case .error(let error):
                     return try fail(.malformed(error))
                 case .head(let head):
-                    let bytes = buffer.readSlice(length: head.length)!
+                    let bytes = input.take(head.length)
                     enterBody(of: head)
                     return .head(head, bytes: bytes)
                 }
             case .fixed(let remaining, let reusable):
-                guard buffer.readableBytes > 0 else { return nil }
-                let take = min(remaining, buffer.readableBytes)
-                let body = buffer.readSlice(length: take)!
-                state =
-                    take == remaining
-                    ? .complete(reusable: reusable) : .fixed(remaining: remaining - take, reusable: reusable)
+                guard let body = input.fixedBody(remaining: remaining) else { return nil }
+                let left = remaining - body.readableBytes
+                state = left == 0 ? .complete(reusable: reusable) : .fixed(remaining: left, reusable: reusable)
                 return .body(body)
             case .untilClose:
-                guard buffer.readableBytes > 0 else { return nil }
-                return .body(buffer.readSlice(length: buffer.readableBytes)!)
+                guard let body = input.fixedBody(remaining: .max) else { return nil }
+                return .body(body)
             case .chunked(let reusable):
-                guard buffer.readableBytes > 0 else { return nil }
-                var offset = 0
-                let event = buffer.withUnsafeReadableBytes { chunks.next($0, offset: &offset) }
-                switch event {
-                case .needMore:
-                    buffer.moveReaderIndex(forwardBy: offset)
-                    return nil
-                case .chunk:
-                    buffer.moveReaderIndex(forwardBy: offset)
-                case .data(let range):
-                    let body = buffer.getSlice(at: buffer.readerIndex + range.lowerBound, length: range.count)!
-                    buffer.moveReaderIndex(forwardBy: offset)
-                    return .body(body)
-                case .end:
-                    buffer.moveReaderIndex(forwardBy: offset)
-                    chunks.reset()
-                    state = .complete(reusable: reusable)
-                case .error(let error):
-                    return try fail(.malformed(error))
+                let piece: HTTP1ReadBuffer.ChunkedPiece?
+                do { piece = try input.chunkedBody() } catch { return try fail(.malformed(error)) }
+                switch piece {
+                case nil: return nil
+                case .data(let body)?: return .body(body)
+                case .end?: state = .complete(reusable: reusable)
                 }
             }
         }
@@ -148,9 +125,9 @@ public struct HTTP1ResponseDecoder: Sendable {
 
     /// After a `101`: the bytes read past its head, which belong to the new protocol.
     public mutating func takeUnreadBytes() -> ByteBuffer? {
-        guard buffer.readableBytes > 0 else { return nil }
-        defer { buffer = .noBytes }
-        return buffer
+        guard !input.isEmpty else { return nil }
+        defer { input.clear() }
+        return input.bytes
     }
 
     private mutating func enterBody(of head: HTTP1ResponseHead) {

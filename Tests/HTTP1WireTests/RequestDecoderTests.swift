@@ -12,9 +12,7 @@ import Testing
             while let event = try decoder.next() {
                 switch event {
                 case .head(let head, let bytes):
-                    let text = { (range: Range<Int>) in
-                        bytes.getString(at: bytes.readerIndex + range.lowerBound, length: range.count) ?? ""
-                    }
+                    let text = bytes.string(at:)
                     events.append("head \(text(head.method)) \(text(head.target))")
                 case .body(let body): events.append("body \(body.readableBytes)")
                 case .end: events.append("end")
@@ -91,6 +89,21 @@ import Testing
         #expect(events(&decoder) == [])
         decoder.read(ByteBuffer(repeating: 0x41, count: 1))
         #expect(events(&decoder) == ["error excessBytesBeforeSwitch"])
+    }
+
+    @Test func fieldNamesAndValuesAreLimitedTogetherAndEachAlone() {
+        // 10 bytes of names and values allowed: Host and h are 5, a and 12345 are 6.
+        var two = HTTP1RequestDecoder(maxFieldBytes: 10)
+        two.read(ByteBuffer(string: "GET /x HTTP/1.1\r\nHost: h\r\na: 12345\r\n\r\n"))
+        #expect(events(&two) == ["error headTooLarge"])
+        #expect(two.hasFailed)
+        #expect(two.refusedRequestLine?.method == "GET")
+        var fits = HTTP1RequestDecoder(maxFieldBytes: 10)
+        fits.read(ByteBuffer(string: "GET /x HTTP/1.1\r\nHost: h\r\na: 1234\r\n\r\n"))
+        #expect(events(&fits) == ["head GET /x", "end"])
+        var one = HTTP1RequestDecoder(maxFieldBytes: 10)
+        one.read(ByteBuffer(string: "GET /x HTTP/1.1\r\nabcdef: 123456\r\n\r\n"))
+        #expect(events(&one) == ["error headTooLarge"])
     }
 
     @Test func aRefusedHeadKeepsItsMethodForCounting() {

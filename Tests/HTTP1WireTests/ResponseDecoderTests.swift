@@ -21,9 +21,7 @@ struct ResponseDecoderTests {
         func take(_ event: HTTP1ResponseDecoder.Event) {
             switch event {
             case .head(let head, let bytes):
-                let text = { (range: Range<Int>) in
-                    bytes.getString(at: bytes.readerIndex + range.lowerBound, length: range.count)!
-                }
+                let text = bytes.string(at:)
                 response = DecodedResponse(
                     status: head.status,
                     fields: head.fields.map { text($0.name).lowercased() + ": " + text($0.value) },

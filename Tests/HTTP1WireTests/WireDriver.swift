@@ -202,9 +202,7 @@ func decodeWithRequestDecoder(_ input: [UInt8], pieces: [Int] = []) -> DecodeOut
             while let event = try decoder.next() {
                 switch event {
                 case .head(let head, let bytes):
-                    let text = { (range: Range<Int>) in
-                        bytes.getString(at: bytes.readerIndex + range.lowerBound, length: range.count) ?? ""
-                    }
+                    let text = bytes.string(at:)
                     request.method = text(head.method)
                     request.target = text(head.target)
                     request.fields = head.fields.map { text($0.name).lowercased() + ": " + text($0.value) }

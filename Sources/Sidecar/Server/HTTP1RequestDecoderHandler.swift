@@ -11,20 +11,16 @@ final class HTTP1RequestDecoderHandler: ChannelInboundHandler, RemovableChannelH
 
     private let proxy: ProxyHandler
     private var decoder: HTTP1RequestDecoder
-    /// The most bytes the field names and values of a head may take together, and any one field.
-    private let maxHeaderBytes: Int
-    /// Set once a request was refused: what follows is dropped.
-    private var failed = false
     private var context: ChannelHandlerContext?
 
     /// `maxHeaderBytes` as `SIDECAR_MAX_HEADER_BYTES` defines it: names and values summed, and each field.
     init(proxy: ProxyHandler, maxHeaderBytes: Int) {
         self.proxy = proxy
-        self.maxHeaderBytes = maxHeaderBytes
         // The head as a whole (request line, separators and line ends included) may take a little more.
         decoder = HTTP1RequestDecoder(
             maxHeadBytes: maxHeaderBytes + 16 * 1024,
-            maxFieldCount: max(512, maxHeaderBytes / 8)
+            maxFieldCount: max(512, maxHeaderBytes / 8),
+            maxFieldBytes: maxHeaderBytes
         )
     }
 
@@ -40,12 +36,12 @@ final class HTTP1RequestDecoderHandler: ChannelInboundHandler, RemovableChannelH
     /// bytes, to the handlers after this one; nothing more is decoded.
     func handOverUnreadBytes() {
         guard let context, decoder.isPaused else { return }
-        failed = true
         if let unread = decoder.takeUnreadBytes() { context.fireChannelRead(NIOAny(unread)) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if failed { return }
+        // After a refusal what follows is dropped.
+        if decoder.hasFailed { return }
         proxy.clientBytesArrived()
         decoder.read(unwrapInboundIn(data))
         decode(context: context)
@@ -57,51 +53,31 @@ final class HTTP1RequestDecoderHandler: ChannelInboundHandler, RemovableChannelH
         guard decoder.isPaused, let context else { return }
         decoder.resume()
         context.eventLoop.assumeIsolated().execute {
-            guard let context = self.context else { return }
+            guard let context = self.context, !self.decoder.hasFailed else { return }
             self.decode(context: context)
         }
     }
 
     private func decode(context: ChannelHandlerContext) {
-        while !failed {
+        while true {
             let event: HTTP1RequestDecoder.Event?
             do {
                 event = try decoder.next()
             } catch {
-                refuse(ClientRequestRefusal(reason: error, requestLine: decoder.refusedRequestLine), context: context)
+                let refusal = ClientRequestRefusal(reason: error, requestLine: decoder.refusedRequestLine)
+                context.fireErrorCaught(refusal)
                 return
             }
             switch event {
             case nil:
                 return
             case .head(let head, let bytes)?:
-                let request = ClientRequestHead(head, bytes: bytes)
-                if exceedsLimit(head) {
-                    let line = (method: request.method.rawValue, target: request.uri)
-                    refuse(ClientRequestRefusal(reason: .headTooLarge, requestLine: line), context: context)
-                    return
-                }
-                context.fireChannelRead(wrapInboundOut(.head(request)))
+                context.fireChannelRead(wrapInboundOut(.head(ClientRequestHead(head, bytes: bytes))))
             case .body(let body)?:
                 context.fireChannelRead(wrapInboundOut(.body(body)))
             case .end?:
                 context.fireChannelRead(wrapInboundOut(.end))
             }
         }
-    }
-
-    private func refuse(_ refusal: ClientRequestRefusal, context: ChannelHandlerContext) {
-        failed = true
-        context.fireErrorCaught(refusal)
-    }
-
-    private func exceedsLimit(_ head: HTTP1RequestHead) -> Bool {
-        var total = 0
-        for field in head.fields {
-            let size = field.name.count + field.value.count
-            if size > maxHeaderBytes { return true }
-            total += size
-        }
-        return total > maxHeaderBytes
     }
 }

@@ -191,7 +191,7 @@ struct UpstreamResponseHead {
 
     /// The bytes of `range`, as text.
     func text(_ range: Range<Int>) -> String {
-        bytes.getString(at: bytes.readerIndex + range.lowerBound, length: range.count) ?? ""
+        bytes.string(at: range)
     }
 
     /// The bytes of `range` with ASCII letters lower-cased (a field name for HTTP/2), as text.
