@@ -111,17 +111,23 @@ struct ProxyIntegrationTests {
         }
     }
 
+    /// A WebSocket upgrade request for `path`, as a browser sends it.
+    static func webSocketUpgrade(path: String) -> String {
+        "GET \(path) HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    }
+
+    /// A final WebSocket frame of `opcode` with `payload` masked by `mask`, as a client sends it.
+    static func maskedFrame(_ opcode: UInt8, _ payload: [UInt8], mask: [UInt8]) -> [UInt8] {
+        let masked = payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
+        return [0x80 | opcode, 0x80 | UInt8(payload.count)] + mask + masked
+    }
+
     @Test func webSocketFramesPassBothWaysAfterTheUpgrade() async throws {
         try await SidecarHarness.with { harness in
-            let upgrade =
-                "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            let upgrade = Self.webSocketUpgrade(path: "/ws")
             // A masked text frame "hello", then a masked close frame.
-            let mask: [UInt8] = [1, 2, 3, 4]
-            func frame(_ opcode: UInt8, _ payload: [UInt8]) -> [UInt8] {
-                let masked = payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
-                return [0x80 | opcode, 0x80 | UInt8(payload.count)] + mask + masked
-            }
+            let frame = { (opcode: UInt8, payload: [UInt8]) in Self.maskedFrame(opcode, payload, mask: [1, 2, 3, 4]) }
             let received = try await RawConnection.exchange(
                 port: harness.port,
                 group: harness.group,
@@ -141,16 +147,12 @@ struct ProxyIntegrationTests {
 
     @Test func webSocketFramesSentWithTheUpgradeRequestAreNotLost() async throws {
         try await SidecarHarness.with { harness in
-            let upgrade =
-                "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            let upgrade = Self.webSocketUpgrade(path: "/ws")
             // A masked text frame "early" in the same write as the head, before the 101 came back.
             let mask: [UInt8] = [9, 8, 7, 6]
             let payload = Array("early".utf8)
-            let frame =
-                [0x81, 0x80 | UInt8(payload.count)] + mask
-                + payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
-            let close: [UInt8] = [0x88, 0x82] + mask + [0x03 ^ 9, 0xE8 ^ 8]
+            let frame = Self.maskedFrame(0x1, payload, mask: mask)
+            let close = Self.maskedFrame(0x8, [0x03, 0xE8], mask: mask)
             let received = try await RawConnection.exchange(
                 port: harness.port,
                 group: harness.group,
@@ -166,9 +168,7 @@ struct ProxyIntegrationTests {
 
     @Test func anUpgradeTheUpstreamDeclinesLeavesTheConnectionServingHTTP() async throws {
         try await SidecarHarness.with { harness in
-            let declined =
-                "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            let declined = Self.webSocketUpgrade(path: "/hello")
             let next = "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
             // Sent together (pipelined behind the upgrade request) and apart.
             for sends in [[declined + next], [declined, next]] {

@@ -102,8 +102,8 @@ struct ClientRequestHead {
 
     /// A head parsed from `bytes`.
     init(_ head: HTTP1RequestHead, bytes: ByteBuffer) {
-        method = HTTPMethod(rawValue: Self.text(head.method, of: bytes))
-        uri = Self.text(head.target, of: bytes)
+        method = HTTPMethod(rawValue: bytes.string(at: head.method))
+        uri = bytes.string(at: head.target)
         version = head.version == .http1_0 ? .http1_0 : .http1_1
         fields = .wire(head.fields, bytes: bytes)
     }
@@ -224,20 +224,9 @@ struct ClientRequestHead {
         }
     }
 
-    /// The head as NIO objects (for the rare consumer that needs them, and tests).
-    var nioHead: HTTPRequestHead {
-        var headers = HTTPHeaders()
-        forEachField { headers.add(name: name(of: $0), value: value(of: $0)) }
-        return HTTPRequestHead(version: version, method: method, uri: uri, headers: headers)
-    }
-
     private func text(_ range: Range<Int>) -> String {
         guard case .wire(_, let bytes) = fields else { return "" }
-        return Self.text(range, of: bytes)
-    }
-
-    private static func text(_ range: Range<Int>, of bytes: ByteBuffer) -> String {
-        bytes.getString(at: bytes.readerIndex + range.lowerBound, length: range.count) ?? ""
+        return bytes.string(at: range)
     }
 }
 
@@ -250,16 +239,5 @@ enum ProxyRequestPart {
     var isHead: Bool {
         if case .head = self { return true }
         return false
-    }
-}
-
-extension ProxyRequestPart: Equatable {
-    static func == (lhs: ProxyRequestPart, rhs: ProxyRequestPart) -> Bool {
-        switch (lhs, rhs) {
-        case (.head(let a), .head(let b)): a.nioHead == b.nioHead
-        case (.body(let a), .body(let b)): a == b
-        case (.end, .end): true
-        default: false
-        }
     }
 }

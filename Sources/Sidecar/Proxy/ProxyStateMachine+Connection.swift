@@ -103,8 +103,7 @@ extension ProxyStateMachine {
     /// behind the current exchange (pipelining).
     mutating func requestPartRead(_ part: ProxyRequestPart) -> ProxyRequestPart? {
         inReadBurst = true
-        let isHead = if case .head = part { true } else { false }
-        guard pipelined.isEmpty, !isHead || acceptsRequestHead else {
+        guard pipelined.isEmpty, !part.isHead || acceptsRequestHead else {
             pipelined.append(part)
             return nil
         }
@@ -121,8 +120,7 @@ extension ProxyStateMachine {
     /// The next pipelined part whose turn has come, or `nil` (which ends the serving).
     mutating func nextPipelinedPart() -> ProxyRequestPart? {
         if let next = pipelined.first {
-            let waits = if case .head = next { !acceptsRequestHead } else { false }
-            if !waits { return pipelined.removeFirst() }
+            if !next.isHead || acceptsRequestHead { return pipelined.removeFirst() }
         }
         isServingPipelined = false
         return nil
