@@ -55,7 +55,7 @@ import Testing
         )
         #expect(
             GCRABatchAssembly.outcome(of: allowed, placement: placement)
-                == .init(allowed: true, limitingPosition: 2, shadow: [(position: 0, spent: false)])
+                == .init(allowed: true, limitingPosition: 2, shadow: [.init(position: 0, spent: false)])
         )
         // Denied: nothing spent, no shadow rule counted; the limiting rule is the one that denied.
         let denied = GCRACheckResult(allowed: false, remaining: 0, retryAfterMicroseconds: 5, resetMicroseconds: 9)
@@ -74,7 +74,11 @@ import Testing
         )
         #expect(
             GCRABatchAssembly.outcome(of: result, placement: shadowOnly)
-                == .init(allowed: true, limitingPosition: nil, shadow: [(0, true), (1, false)])
+                == .init(
+                    allowed: true,
+                    limitingPosition: nil,
+                    shadow: [.init(position: 0, spent: true), .init(position: 1, spent: false)]
+                )
         )
     }
 }

@@ -11,19 +11,19 @@ struct GCRABatchAssembly: Sendable {
 
     /// How one request's check came out, by the positions of its matches.
     struct Outcome: Sendable, Equatable {
+        /// A shadow rule's position and whether its bucket had room (spent).
+        struct ShadowSpend: Sendable, Equatable {
+            var position: Int
+            var spent: Bool
+        }
+
         /// Whether the request may pass.
         var allowed: Bool
         /// The position of the rule whose bucket limits (the fewest tokens left when allowed, the
         /// longest wait when denied); `nil` when no enforced rule matched.
         var limitingPosition: Int?
-        /// Each shadow rule's position and whether its bucket had room (spent); only for an
-        /// allowed request (a denied one spends nothing).
-        var shadow: [(position: Int, spent: Bool)]
-
-        static func == (lhs: Outcome, rhs: Outcome) -> Bool {
-            lhs.allowed == rhs.allowed && lhs.limitingPosition == rhs.limitingPosition
-                && lhs.shadow.elementsEqual(rhs.shadow) { $0.position == $1.position && $0.spent == $1.spent }
-        }
+        /// The shadow rules; only for an allowed request (a denied one spends nothing).
+        var shadow: [ShadowSpend]
     }
 
     /// The batch: each bucket once, however many requests spend from it, in first-use order.
@@ -79,7 +79,7 @@ struct GCRABatchAssembly: Sendable {
 
     /// What `result`, the script's answer to the check of `placement`, means for that request.
     static func outcome(of result: GCRACheckResult, placement: Placement) -> Outcome {
-        let shadow = zip(placement.shadow, result.shadowSpent).map { (position: $0, spent: $1) }
+        let shadow = zip(placement.shadow, result.shadowSpent).map { Outcome.ShadowSpend(position: $0, spent: $1) }
         guard !placement.enforced.isEmpty else { return Outcome(allowed: true, limitingPosition: nil, shadow: shadow) }
         let limiting = placement.enforced[min(max(0, result.limitingSpend), placement.enforced.count - 1)]
         return Outcome(allowed: result.allowed, limitingPosition: limiting, shadow: result.allowed ? shadow : [])

@@ -19,7 +19,7 @@ public struct RESPCommand: Sendable, Hashable {
         self.bytes = ByteBuffer()
         self.bytes.reserveCapacity(capacity + name.utf8.count)
         self.bytes.writeStaticString("*")
-        Self.writeDecimal(argumentCount, into: &self.bytes)
+        self.bytes.writeString(String(argumentCount))
         self.bytes.writeStaticString("\r\n")
         self.append(name)
     }
@@ -50,11 +50,10 @@ public struct RESPCommand: Sendable, Hashable {
         self.bytes.writeStaticString("\r\n")
     }
 
-    /// Appends an integer argument, in decimal.
+    /// Appends an integer argument, in decimal (a string of at most 15 bytes is stored inline:
+    /// no allocation for the numbers a batch carries).
     public mutating func append(_ argument: Int) {
-        self.startArgument(length: Self.decimalLength(argument))
-        Self.writeDecimal(argument, into: &self.bytes)
-        self.bytes.writeStaticString("\r\n")
+        self.append(String(argument))
     }
 
     /// Appends an argument of any bytes.
@@ -68,32 +67,7 @@ public struct RESPCommand: Sendable, Hashable {
         precondition(self.missing > 0, "more arguments than announced for \(self.name)")
         self.missing -= 1
         self.bytes.writeStaticString("$")
-        Self.writeDecimal(length, into: &self.bytes)
+        self.bytes.writeString(String(length))
         self.bytes.writeStaticString("\r\n")
-    }
-
-    private static func decimalLength(_ value: Int) -> Int {
-        var length = value < 0 ? 2 : 1
-        var rest = value.magnitude / 10
-        while rest > 0 {
-            length += 1
-            rest /= 10
-        }
-        return length
-    }
-
-    private static func writeDecimal(_ value: Int, into buffer: inout ByteBuffer) {
-        if value < 0 { buffer.writeStaticString("-") }
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for 20 digits, written backwards
-        var count = 0
-        var rest = UInt64(value.magnitude)
-        withUnsafeMutableBytes(of: &digits) { raw in
-            repeat {
-                count += 1
-                raw[raw.count - count] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
-            } while rest > 0
-            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[(raw.count - count)...]))
-        }
     }
 }

@@ -247,9 +247,9 @@ final class RedisBatcher {
         let outcome = GCRABatchAssembly.outcome(of: result, placement: placement)
         // Shadow rules count only on forwarded requests (see `InProcessRateLimiter`): spent, or
         // `shadow_limited` when their bucket had no room.
-        for (position, spent) in outcome.shadow {
-            let decision: DecisionCounters.Decision = spent ? .allowed : .shadowLimited
-            metrics.record(rule: request.matches[position].ruleIndex, decision: decision, source: .redis)
+        for shadow in outcome.shadow {
+            let decision: DecisionCounters.Decision = shadow.spent ? .allowed : .shadowLimited
+            metrics.record(rule: request.matches[shadow.position].ruleIndex, decision: decision, source: .redis)
         }
         guard let limitingPosition = outcome.limitingPosition else {
             return RateLimitDecision(verdict: .allowed, policy: nil)
