@@ -7,6 +7,21 @@ struct GCRABatchAssembly: Sendable {
         var enforced: [Int]
         /// The shadow rules' positions.
         var shadow: [Int]
+
+        /// This placement of a part of a request, as positions in the whole request's matches;
+        /// `positions[i]` is where the part's `i`-th match sits in the request.
+        func mapped(through positions: [Int]) -> Placement {
+            Placement(enforced: enforced.map { positions[$0] }, shadow: shadow.map { positions[$0] })
+        }
+    }
+
+    /// One part of a request as Redis decided it (a request split across cluster slots).
+    struct PartOutcome: Sendable, Equatable {
+        var outcome: Outcome
+        /// The positions of the part's enforced rules.
+        var enforced: [Int]
+        /// The script's numbers for the part's limiting bucket.
+        var result: GCRACheckResult
     }
 
     /// How one request's check came out, by the positions of its matches.
@@ -83,5 +98,33 @@ struct GCRABatchAssembly: Sendable {
         guard !placement.enforced.isEmpty else { return Outcome(allowed: true, limitingPosition: nil, shadow: shadow) }
         let limiting = placement.enforced[min(max(0, result.limitingSpend), placement.enforced.count - 1)]
         return Outcome(allowed: result.allowed, limitingPosition: limiting, shadow: result.allowed ? shadow : [])
+    }
+
+    /// One request's decision from its parts, each decided atomically on its own slot: allowed
+    /// when every part is; limited by the denying part with the longest wait, or when allowed by
+    /// the part with the fewest tokens left (the first on ties). A part that spent while another
+    /// denied keeps its spend: the request is charged, never let through over a limit.
+    static func combine(_ parts: [PartOutcome]) -> PartOutcome {
+        precondition(!parts.isEmpty, "a request has at least one part")
+        if parts.count == 1 { return parts[0] }
+        let enforced = parts.flatMap(\.enforced)
+        var chosen: PartOutcome?
+        if parts.allSatisfy(\.outcome.allowed) {
+            for part in parts where part.outcome.limitingPosition != nil {
+                if chosen == nil || part.result.remaining < chosen!.result.remaining { chosen = part }
+            }
+            var combined = chosen ?? parts[0]
+            combined.outcome.shadow = parts.flatMap(\.outcome.shadow)
+            combined.enforced = enforced
+            return combined
+        }
+        for part in parts where !part.outcome.allowed {
+            if chosen == nil || part.result.retryAfterMicroseconds > chosen!.result.retryAfterMicroseconds {
+                chosen = part
+            }
+        }
+        var combined = chosen!
+        combined.enforced = enforced
+        return combined
     }
 }

@@ -5,7 +5,7 @@ import NIOCore
 /// since the last round trip, cached denials and the circuit breaker. Used only on its loop.
 final class RedisBatcher {
     /// A request waiting for the batch it is part of.
-    private struct Waiting {
+    struct Waiting {
         var matches: [RuleMatch]
         var keys: [String]
         var receiver: any RateLimitDecisionReceiver
@@ -15,14 +15,23 @@ final class RedisBatcher {
     /// batch or connection attempt in flight) captures the limiter strongly, so that it outlives that
     /// work even when released right after ``close()``; reconnecting captures it weakly and stops
     /// once it is gone.
-    private unowned let limiter: RedisRateLimiter
+    unowned let limiter: RedisRateLimiter
     let eventLoop: any EventLoop
-    /// Where the connection is in its life; the fields after it are the resources it names.
-    private var connectionState: RedisConnectionStateMachine
-    private var connection: RedisConnection?
-    private var executor: RedisGCRAExecutor?
-    private var reconnect: Scheduled<Void>?
-    private var breaker: CircuitBreaker
+    /// The one server's link, or a cluster's masters.
+    private enum Topology {
+        case single(RedisNodeLink)
+        case cluster(RedisClusterRouter)
+    }
+
+    /// Made on first use: its links refer back to the batcher.
+    private lazy var topology: Topology = {
+        let configuration = limiter.configuration
+        if let cluster = configuration.cluster {
+            return .cluster(RedisClusterRouter(batcher: self, cluster: cluster))
+        }
+        return .single(makeLink(configuration.redis, sentinel: configuration.sentinel))
+    }()
+    var breaker: CircuitBreaker
     private var denials: [String: CachedDenial] = [:]
     private var bucketNames: [RuleMatch: String] = [:]
 
@@ -45,12 +54,27 @@ final class RedisBatcher {
             initialBackoff: configuration.breakerInitialBackoff,
             maximumBackoff: configuration.breakerMaximumBackoff
         )
-        // Reconnecting costs one connect (and, under Sentinel, one question): at most a second
-        // apart, so a promoted master is found soon after the failover.
-        self.connectionState = RedisConnectionStateMachine(
+    }
+
+    /// A link to `server`. Reconnecting costs one connect (and, under Sentinel, one question): at
+    /// most a second apart, so a promoted master is found soon after the failover.
+    func makeLink(_ server: RedisConnection.Configuration, sentinel: RedisSentinel? = nil) -> RedisNodeLink {
+        let configuration = limiter.configuration
+        return RedisNodeLink(
+            batcher: self,
+            configuration: server,
+            sentinel: sentinel,
             initialBackoff: configuration.breakerInitialBackoff,
             maximumBackoff: min(configuration.breakerMaximumBackoff, .seconds(1))
         )
+    }
+
+    /// Whether checks can go to Redis now: the link is ready, or the cluster's map is known.
+    private var canSend: Bool {
+        switch topology {
+        case .single(let link): link.isReady
+        case .cluster(let router): router.hasMap
+        }
     }
 
     // MARK: Deciding
@@ -71,7 +95,7 @@ final class RedisBatcher {
         case .redis, .probe:
             break
         }
-        guard executor != nil else {
+        guard canSend else {
             // Not connected (yet): decide now rather than wait for a connection.
             connectIfNeeded()
             breakerFailedWithoutConnection(now: now)
@@ -168,7 +192,7 @@ final class RedisBatcher {
     }
 
     /// Decides by the failure mode.
-    private func fallback(_ matches: [RuleMatch]) -> RateLimitDecision {
+    func fallback(_ matches: [RuleMatch]) -> RateLimitDecision {
         let rules = limiter.matcher.rules
         switch limiter.currentFailureMode {
         case .local(let inProcess):
@@ -192,17 +216,27 @@ final class RedisBatcher {
         guard !waiting.isEmpty else { return }
         let batch = waiting
         waiting.removeAll(keepingCapacity: true)
-        guard let executor else {
-            for request in batch { request.receiver.rateLimitDecided(fallback(request.matches)) }
-            return
+        limiter.metrics.batchSize.record(batch.count)
+        switch topology {
+        case .single(let link):
+            guard let executor = link.executor else {
+                for request in batch { request.receiver.rateLimitDecided(fallback(request.matches)) }
+                return
+            }
+            flush(batch, on: executor, of: link)
+        case .cluster(let router):
+            flush(batch, through: router)
         }
+    }
+
+    /// Sends `batch` as one `EVALSHA` on the one server's link.
+    private func flush(_ batch: [Waiting], on executor: RedisGCRAExecutor, of link: RedisNodeLink) {
         let limiter = self.limiter
         let assembly = GCRABatchAssembly.assemble(
             batch.lazy.map { (matches: $0.matches, keys: $0.keys) },
             rules: limiter.matcher.rules,
             parameters: limiter.parameters
         )
-        limiter.metrics.batchSize.record(batch.count)
         let batchKeys = assembly.batch.keys
         let placements = assembly.placements
         let started = NIODeadline.now()
@@ -215,36 +249,44 @@ final class RedisBatcher {
                     switch result {
                     case .success(let reply):
                         self.breaker.recordSuccess()
-                        limiter.metrics.up.record(1)
+                        limiter.metrics.up?.record(1)
                         if !reply.damagedKeyIndices.isEmpty {
                             limiter.damagedBuckets(reply.damagedKeyIndices.map { batchKeys[$0] })
                         }
                         for (request, (placement, result)) in zip(batch, zip(placements, reply.results)) {
+                            let outcome = GCRABatchAssembly.outcome(of: result, placement: placement)
                             request.receiver.rateLimitDecided(
-                                self.decision(request, placement: placement, result: result, sent: started)
+                                self.decision(
+                                    request,
+                                    outcome: outcome,
+                                    enforced: placement.enforced,
+                                    result: result,
+                                    sent: started
+                                )
                             )
                         }
                     case .failure(let error):
                         self.batchFailed(error, now: now)
-                        if (error as? RedisError)?.isFailover == true {
-                            self.run(self.connectionState.failoverReplied())
-                        }
+                        if !self.breaker.isClosed { limiter.metrics.up?.record(0) }
+                        if (error as? RedisError)?.isFailover == true { link.failoverReplied() }
                         for request in batch { request.receiver.rateLimitDecided(self.fallback(request.matches)) }
                     }
                 }
             }
     }
 
-    private func decision(
+    /// The decision `outcome` (with `result`, the limiting bucket's numbers) means for `request`;
+    /// `enforced` are the positions of its enforced rules, all spent when it is allowed.
+    func decision(
         _ request: Waiting,
-        placement: GCRABatchAssembly.Placement,
+        outcome: GCRABatchAssembly.Outcome,
+        enforced: [Int],
         result: GCRACheckResult,
         sent: NIODeadline
     )
         -> RateLimitDecision
     {
         let metrics = limiter.metrics
-        let outcome = GCRABatchAssembly.outcome(of: result, placement: placement)
         // Shadow rules count only on forwarded requests (see `InProcessRateLimiter`): spent, or
         // `shadow_limited` when their bucket had no room.
         for shadow in outcome.shadow {
@@ -262,7 +304,7 @@ final class RedisBatcher {
             retryAfterMicroseconds: result.retryAfterMicroseconds
         )
         if outcome.allowed {
-            for position in placement.enforced {
+            for position in enforced {
                 metrics.record(rule: request.matches[position].ruleIndex, decision: .allowed, source: .redis)
             }
             return RateLimitDecision(verdict: .allowed, policy: policy)
@@ -281,18 +323,19 @@ final class RedisBatcher {
         return RateLimitDecision(verdict: .limited, policy: policy)
     }
 
-    private func batchFailed(_ error: any Error, now: NIODeadline) {
+    /// A batch failed: the breaker counts it.
+    func batchFailed(_ error: any Error, now: NIODeadline) {
         breaker.recordFailure(now: now)
         limiter.metrics.recordError(error)
-        if !breaker.isClosed { limiter.metrics.up.record(0) }
         logFailure("Redis batch failed; the failure mode decides", error: error, now: now)
     }
 
     private func breakerFailedWithoutConnection(now: NIODeadline) {
-        if !connectionState.isConnecting { breaker.recordFailure(now: now) }
+        guard case .single(let link) = topology, !link.isConnecting else { return }
+        breaker.recordFailure(now: now)
     }
 
-    private func logFailure(_ message: Logger.Message, error: any Error, now: NIODeadline) {
+    func logFailure(_ message: Logger.Message, error: any Error, now: NIODeadline) {
         // Once per burst: a dead Redis must not turn into a log line per request.
         if let last = lastErrorLog, now - last < .seconds(10) {
             suppressedErrors += 1
@@ -306,122 +349,66 @@ final class RedisBatcher {
         suppressedErrors = 0
     }
 
-    // MARK: Connection
+    // MARK: Connections
 
-    /// Connects (and loads the script) unless connected, connecting, backing off or closed.
+    /// Connects (and loads the script) unless connected, connecting, backing off or closed; in
+    /// cluster mode, asks for the slot map first.
     func connectIfNeeded() {
-        run(connectionState.start())
+        switch topology {
+        case .single(let link): link.start()
+        case .cluster(let router): router.start()
+        }
     }
 
-    /// Closes the connection; waiting requests are decided by the failure mode.
+    /// Closes the connections; waiting requests are decided by the failure mode.
     func close() {
         let batch = waiting
         waiting.removeAll()
-        run(connectionState.close())
+        switch topology {
+        case .single(let link): link.close()
+        case .cluster(let router): router.close()
+        }
         for request in batch { request.receiver.rateLimitDecided(fallback(request.matches)) }
     }
 
-    /// Carries out what the connection's state machine decided.
-    private func run(_ action: RedisConnectionStateMachine.Action) {
-        switch action {
-        case .none:
-            break
-        case .connect:
-            connect()
-        case .loadScript:
-            loadScript()
-        case .becameReady:
-            becameReady()
-        case .closeConnection:
-            // Its close future reports back (see `becameReady`).
-            connection?.close().whenComplete { _ in }
-        case .scheduleReconnect(let delay):
-            connection = nil
-            executor = nil
-            reconnect = eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak limiter = self.limiter] in
-                self.reconnect = nil
-                guard let limiter else { return }
-                withExtendedLifetime(limiter) { self.run(self.connectionState.backoffPassed()) }
-            }
-        case .shutDown:
-            reconnect?.cancel()
-            reconnect = nil
-            connection?.close().whenComplete { _ in }
-            connection = nil
-            executor = nil
-        }
-    }
-
-    private func connect() {
-        let limiter = self.limiter
-        let configuration = limiter.configuration
-        RedisConnection.connect(
-            configuration: configuration.redis,
-            sentinel: configuration.sentinel,
-            on: eventLoop,
-            logger: limiter.logger
-        )
-        .assumeIsolated()
-        .whenComplete { result in
-            withExtendedLifetime(limiter) {
-                switch result {
-                case .success(let connection):
-                    let action = self.connectionState.connected()
-                    if action == .loadScript {
-                        self.connection = connection
-                    } else {
-                        connection.close().whenComplete { _ in }
-                    }
-                    self.run(action)
-                case .failure(let error):
-                    self.attemptFailed(error)
-                }
-            }
-        }
-    }
-
-    private func loadScript() {
-        guard let connection else { return }
-        let limiter = self.limiter
-        connection.scriptLoad(GCRAScript.source, timeout: max(limiter.configuration.timeout, .seconds(1)))
-            .assumeIsolated()
-            .whenComplete { result in
-                withExtendedLifetime(limiter) {
-                    guard self.connection === connection else { return }
-                    switch result {
-                    case .success:
-                        self.run(self.connectionState.scriptLoaded())
-                    case .failure(let error):
-                        connection.close().whenComplete { _ in }
-                        self.attemptFailed(error)
-                    }
-                }
-            }
-    }
-
-    private func attemptFailed(_ error: any Error) {
+    /// A link's attempt to connect or load the script failed.
+    func linkAttemptFailed(_ link: RedisNodeLink, error: any Error) {
         let now = NIODeadline.now()
-        breaker.recordFailure(now: now)
         limiter.metrics.recordError(error)
-        limiter.metrics.up.record(0)
+        switch topology {
+        case .single:
+            breaker.recordFailure(now: now)
+            limiter.metrics.up?.record(0)
+        case .cluster(let router):
+            // One master down leaves the others deciding: its slots fall to the failure mode
+            // while the map is asked again, not every request through the breaker.
+            limiter.nodeUp(link.address, false)
+            router.nodeFailed(link)
+        }
         logFailure("cannot connect to Redis; the failure mode decides", error: error, now: now)
-        run(connectionState.attemptFailed())
     }
 
-    private func becameReady() {
-        guard let connection else { return }
-        executor = RedisGCRAExecutor(connection: connection)
+    /// A link is connected and has the script.
+    func linkBecameReady(_ link: RedisNodeLink, server: RedisConnection.Configuration, remoteAddress: SocketAddress?) {
         // Whatever Redis held may be gone (a restart, a failover): cached denials are only exact
         // while it keeps its data, so Redis decides again from here on.
         denials.removeAll()
         breaker.recordSuccess()
-        limiter.metrics.up.record(1)
-        let server = connection.configuration
         limiter.logger.info("connected to Redis", metadata: ["redis": "\(server.host):\(server.port)"])
-        limiter.connected(to: connection.channel.remoteAddress)
-        connection.closeFuture.assumeIsolated().whenComplete { [weak limiter = self.limiter] _ in
-            guard let limiter, self.connection === connection else { return }
-            withExtendedLifetime(limiter) { self.run(self.connectionState.connectionClosed()) }
+        switch topology {
+        case .single:
+            limiter.metrics.up?.record(1)
+            limiter.connected(to: remoteAddress)
+        case .cluster:
+            limiter.nodeUp(link.address, true)
+        }
+    }
+
+    /// A ready link's connection closed; it backs off and reconnects.
+    func linkClosed(_ link: RedisNodeLink) {
+        if case .cluster(let router) = topology {
+            limiter.nodeUp(link.address, false)
+            router.nodeFailed(link)
         }
     }
 }

@@ -13,23 +13,36 @@ public final class RedisGCRAExecutor: Sendable {
         self.connection = connection
     }
 
-    /// Decides `batch` atomically in Redis; the results are in check order.
-    public func execute(_ batch: GCRABatch<String>, timeout: TimeAmount? = nil) -> EventLoopFuture<GCRAScriptReply> {
+    /// Decides `batch` atomically in Redis; the results are in check order. With `asking`, each
+    /// `EVALSHA` follows an `ASKING` (a cluster's `ASK` redirect to a slot being imported).
+    public func execute(
+        _ batch: GCRABatch<String>,
+        timeout: TimeAmount? = nil,
+        asking: Bool = false
+    ) -> EventLoopFuture<GCRAScriptReply> {
         let checks = batch.checks
         let keyCount = batch.keys.count
-        let command = Self.command(for: batch, sha1: GCRAScript.sha1)
-        return self.connection.send(command, timeout: timeout)
+        return self.send(Self.command(for: batch, sha1: GCRAScript.sha1), timeout: timeout, asking: asking)
             .flatMapError { error in
                 guard let redisError = error as? RedisError, redisError.isNoScript else {
                     return self.connection.eventLoop.makeFailedFuture(error)
                 }
                 return self.connection.scriptLoad(GCRAScript.source, timeout: timeout).flatMap { sha1 in
-                    self.connection.send(Self.command(for: batch, sha1: sha1), timeout: timeout)
+                    self.send(Self.command(for: batch, sha1: sha1), timeout: timeout, asking: asking)
                 }
             }
             .flatMapThrowing { reply in
                 try Self.reply(from: reply, checks: checks, keyCount: keyCount)
             }
+    }
+
+    private func send(_ command: RESPCommand, timeout: TimeAmount?, asking: Bool) -> EventLoopFuture<RESPValue> {
+        if asking {
+            // Pipelined: nothing else is written between the two on this loop. Its failure is
+            // the next command's too (a redirect or a closed connection).
+            self.connection.send(RESPCommand("ASKING"), timeout: timeout).whenComplete { _ in }
+        }
+        return self.connection.send(command, timeout: timeout)
     }
 
     /// The `EVALSHA` command for `batch` (see ``GCRAScript`` for the argument layout).

@@ -28,6 +28,8 @@ public final class RedisRateLimiter: RateLimiter {
         public var redis: RedisConnection.Configuration
         /// The Sentinel set that names the master, if Redis runs under Sentinel.
         public var sentinel: RedisSentinel?
+        /// The cluster, if Redis runs as a Redis Cluster (``redis`` is then unused).
+        public var cluster: RedisCluster?
         /// Deadline of one batch's round trip.
         public var timeout: TimeAmount
         /// Checks sent in one batch at most.
@@ -51,10 +53,12 @@ public final class RedisRateLimiter: RateLimiter {
             breakerMaximumBackoff: TimeAmount = .seconds(5),
             maximumCachedDenials: Int = 100_000,
             metricsFactory: any MetricsFactory = MetricsSystem.factory,
-            sentinel: RedisSentinel? = nil
+            sentinel: RedisSentinel? = nil,
+            cluster: RedisCluster? = nil
         ) {
             self.redis = redis
             self.sentinel = sentinel
+            self.cluster = cluster
             self.timeout = timeout
             self.maximumBatchSize = max(1, maximumBatchSize)
             self.breakerThreshold = breakerThreshold
@@ -75,6 +79,8 @@ public final class RedisRateLimiter: RateLimiter {
     private let damaged = Atomic<Int>(0)
     /// The address the last connection made by any loop reached, to count master changes once.
     private let masterAddress = Mutex<SocketAddress?>(nil)
+    /// Cluster masters' `sidecar_redis_up{node}` gauges, and the last failover seen per master.
+    private let nodes = Mutex(ClusterNodes())
     private let batchers: PerEventLoop<RedisBatcher>
 
     /// Creates the limiter for the loops of `group` and starts connecting each loop to Redis.
@@ -89,7 +95,11 @@ public final class RedisRateLimiter: RateLimiter {
         self.configuration = configuration
         self.parameters = rules.map { GCRAParameters(rule: $0) }
         self.logger = logger
-        self.metrics = RedisLimiterMetrics(rules: rules, factory: configuration.metricsFactory)
+        self.metrics = RedisLimiterMetrics(
+            rules: rules,
+            perNode: configuration.cluster != nil,
+            factory: configuration.metricsFactory
+        )
         self.failureMode = Mutex(failureMode)
         self.batchers = PerEventLoop(group: group)
         for loop in batchers.loops {
@@ -129,6 +139,45 @@ public final class RedisRateLimiter: RateLimiter {
             metrics.failovers.increment()
             logger.info("the Redis master moved", metadata: ["redis": "\(address)"])
         }
+    }
+
+    /// Records whether this loop reaches cluster master `node` (`sidecar_redis_up{node}`).
+    func nodeUp(_ node: String, _ up: Bool) {
+        let factory = configuration.metricsFactory
+        let gauge = nodes.withLock { nodes in
+            if let gauge = nodes.gauges[node] { return gauge }
+            let gauge = Gauge(label: "sidecar_redis_up", dimensions: [("node", node)], factory: factory)
+            nodes.gauges[node] = gauge
+            return gauge
+        }
+        gauge.record(up ? 1 : 0)
+    }
+
+    /// `node` left the cluster's map: its gauge goes.
+    func nodeRemoved(_ node: String) {
+        nodes.withLock { $0.gauges.removeValue(forKey: node) }?.destroy()
+    }
+
+    /// A loop found `from`'s slots served by `to` while it could not reach `from`: a replica was
+    /// promoted. Counted once however many loops see it (within ``ClusterNodes/sameFailover``).
+    func clusterFailover(from: RedisClusterSlotMap.Node, to: RedisClusterSlotMap.Node) {
+        let now = NIODeadline.now()
+        let first = nodes.withLock { nodes in
+            let key = "\(from)>\(to)"
+            if let seen = nodes.failovers[key], now - seen < ClusterNodes.sameFailover { return false }
+            nodes.failovers[key] = now
+            return true
+        }
+        guard first else { return }
+        metrics.failovers.increment()
+        logger.info("a Redis Cluster master failed over", metadata: ["from": "\(from)", "to": "\(to)"])
+    }
+
+    struct ClusterNodes {
+        var gauges: [String: Gauge] = [:]
+        var failovers: [String: NIODeadline] = [:]
+        /// Loops that see the same move within this long see one failover.
+        static let sameFailover = TimeAmount.seconds(30)
     }
 
     /// Damaged bucket values Redis found and replaced (see ``GCRAScript``).
@@ -186,17 +235,27 @@ struct RedisLimiterMetrics: Sendable {
     let decisions: DecisionCounters
     let requestDuration: Metrics.Timer
     let batchSize: Recorder
-    let up: Gauge
+    /// `sidecar_redis_up` without labels; `nil` in cluster mode, where it has one per master.
+    let up: Gauge?
     let errors: [String: Counter]
     let failovers: Counter
+    /// Cluster redirects followed, by kind.
+    let redirects: [String: Counter]
 
-    static let errorKinds = ["timeout", "connection", "reply", "script", "damaged_bucket", "failover"]
+    static let errorKinds = ["timeout", "connection", "reply", "script", "damaged_bucket", "failover", "cluster_down"]
 
-    init(rules: [RateLimitRule], factory: any MetricsFactory) {
+    static let redirectKinds = ["moved", "ask", "tryagain"]
+
+    init(rules: [RateLimitRule], perNode: Bool = false, factory: any MetricsFactory) {
         self.decisions = DecisionCounters(rules: rules, sources: [.redis, .open, .closed, .cache], factory: factory)
         self.requestDuration = Metrics.Timer(label: "sidecar_redis_request_duration_seconds", factory: factory)
         self.batchSize = Recorder(label: "sidecar_redis_batch_size", aggregate: true, factory: factory)
-        self.up = Gauge(label: "sidecar_redis_up", factory: factory)
+        self.up = perNode ? nil : Gauge(label: "sidecar_redis_up", factory: factory)
+        self.redirects = Dictionary(
+            uniqueKeysWithValues: Self.redirectKinds.map {
+                ($0, Counter(label: "sidecar_redis_redirects_total", dimensions: [("kind", $0)], factory: factory))
+            }
+        )
         self.failovers = Counter(label: "sidecar_redis_failovers_total", factory: factory)
         self.errors = Dictionary(
             uniqueKeysWithValues: Self.errorKinds.map {
@@ -217,6 +276,7 @@ struct RedisLimiterMetrics: Sendable {
             kind = "connection"
         case .server(let message) where message.hasPrefix("NOSCRIPT"): kind = "script"
         case let error? where error.isFailover: kind = "failover"
+        case let error? where error.isClusterDown: kind = "cluster_down"
         default: kind = "reply"
         }
         errors[kind]?.increment()
