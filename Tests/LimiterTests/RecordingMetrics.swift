@@ -5,6 +5,18 @@ import Synchronization
 /// recorders and timers are dropped. Passed to a limiter's configuration, never bootstrapped.
 final class RecordingMetrics: MetricsFactory {
     private let counters = Mutex<[String: Int64]>([:])
+    private let gauges = Mutex<[String: Double]>([:])
+
+    /// The last value of the gauge `label` with exactly `dimensions` (`nil` when never set).
+    func gauge(_ label: String, _ dimensions: [(String, String)] = []) -> Double? {
+        let name = Self.name(label, dimensions)
+        return self.gauges.withLock { $0[name] }
+    }
+
+    /// Every gauge named `label`, by its dimensions as written in ``gauge(_:_:)``'s key.
+    func gauges(_ label: String) -> [String: Double] {
+        self.gauges.withLock { $0.filter { $0.key.hasPrefix(label + "{") } }
+    }
 
     /// The value of the counter `label` with exactly `dimensions` (0 when never incremented).
     func counter(_ label: String, _ dimensions: [(String, String)] = []) -> Int64 {
@@ -25,7 +37,7 @@ final class RecordingMetrics: MetricsFactory {
     }
 
     func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
-        Dropped()
+        aggregate ? Dropped() : RecordedGauge(metrics: self, name: Self.name(label, dimensions))
     }
 
     func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
@@ -35,6 +47,10 @@ final class RecordingMetrics: MetricsFactory {
     func destroyCounter(_ handler: any CounterHandler) {}
     func destroyRecorder(_ handler: any RecorderHandler) {}
     func destroyTimer(_ handler: any TimerHandler) {}
+
+    fileprivate func set(_ value: Double, of name: String) {
+        self.gauges.withLock { $0[name] = value }
+    }
 
     fileprivate func add(_ amount: Int64, to name: String) {
         self.counters.withLock { $0[name, default: 0] += amount }
@@ -56,6 +72,19 @@ private final class RecordedCounter: CounterHandler {
 
     func increment(by amount: Int64) { self.metrics.add(amount, to: self.name) }
     func reset() {}
+}
+
+private final class RecordedGauge: RecorderHandler {
+    let metrics: RecordingMetrics
+    let name: String
+
+    init(metrics: RecordingMetrics, name: String) {
+        self.metrics = metrics
+        self.name = name
+    }
+
+    func record(_ value: Int64) { self.metrics.set(Double(value), of: self.name) }
+    func record(_ value: Double) { self.metrics.set(value, of: self.name) }
 }
 
 private final class Dropped: RecorderHandler, TimerHandler {

@@ -538,6 +538,24 @@ private func problems(_ environment: [String: String]) -> [String] {
     #expect(try SidecarConfiguration.load(environment: ["SIDECAR_REDIS_URL": "redis://r"]).redis?.port == 6379)
 }
 
+@Test func clusterModeListsSeedNodesWithOneSetOfCredentials() throws {
+    let configuration = try SidecarConfiguration.load(environment: [
+        "SIDECAR_REDIS_MODE": "cluster",
+        "SIDECAR_REDIS_URL": "rediss://app:pw@10.0.0.1,10.0.0.2:7001",
+    ])
+    #expect(configuration.redisMode == .cluster)
+    #expect(
+        configuration.redis?.addresses == [
+            RedisAddress(host: "10.0.0.1", port: 6379), RedisAddress(host: "10.0.0.2", port: 7001),
+        ]
+    )
+    #expect(configuration.effectiveLines().contains("SIDECAR_REDIS_MODE=cluster"))
+    let cluster = try #require(RateLimiters.cluster(configuration, url: configuration.redis!))
+    #expect(cluster.seeds.map(\.port) == [6379, 7001])
+    #expect(cluster.seeds.allSatisfy { $0.username == "app" && $0.password == "pw" && $0.useTLS })
+    #expect(RateLimiters.sentinel(configuration, url: configuration.redis!) == nil)
+}
+
 @Test func redisModeCombinationsThatCannotWorkAreRefusedOneLineEach() {
     let twoAddresses = problems(["SIDECAR_REDIS_URL": "redis://a:6379,b:6379"])
     #expect(twoAddresses.count == 1)
@@ -555,9 +573,13 @@ private func problems(_ environment: [String: String]) -> [String] {
     #expect(masterElsewhere.count == 2)
     #expect(masterElsewhere.allSatisfy { $0.contains("only applies with SIDECAR_REDIS_MODE=sentinel") })
 
-    let cluster = problems(["SIDECAR_REDIS_MODE": "cluster", "SIDECAR_REDIS_URL": "redis://r"])
-    #expect(cluster.count == 1)
-    #expect(cluster.first?.contains("not supported yet") == true)
+    // A cluster has one database; the sentinel variables belong to sentinel mode.
+    let cluster = problems([
+        "SIDECAR_REDIS_MODE": "cluster", "SIDECAR_REDIS_URL": "redis://r1,r2/2", "SIDECAR_REDIS_SENTINEL_MASTER": "m",
+    ])
+    #expect(cluster.count == 2)
+    #expect(cluster.contains { $0.hasPrefix("SIDECAR_REDIS_URL") && $0.contains("only database 0") })
+    #expect(cluster.contains { $0.hasPrefix("SIDECAR_REDIS_SENTINEL_MASTER") })
 
     let modeWithoutRedis = problems(["SIDECAR_REDIS_MODE": "sentinel", "SIDECAR_REDIS_SENTINEL_MASTER": "m"])
     #expect(modeWithoutRedis.count == 1)

@@ -1,8 +1,8 @@
 import Foundation
 import Limiter
 
-/// A throw-away Redis Cluster of `masters` masters (no replicas) on free loopback ports, made with
-/// `redis-cli --cluster create`, for one test.
+/// A throw-away Redis Cluster of `masters` masters, each with `replicasPerMaster` replicas, on free
+/// loopback ports, made with `redis-cli --cluster create`, for one test.
 public final class RedisClusterProcess: Sendable {
     public let servers: [RedisServerProcess]
     private let directory: URL
@@ -16,13 +16,13 @@ public final class RedisClusterProcess: Sendable {
         FileManager.default.isExecutableFile(atPath: $0)
     }
 
-    public static func start(masters: Int = 3) async throws -> RedisClusterProcess {
+    public static func start(masters: Int = 3, replicasPerMaster: Int = 0) async throws -> RedisClusterProcess {
         guard let redisCLI else { throw CocoaError(.executableNotLoadable) }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sidecar-cluster-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var servers: [RedisServerProcess] = []
         do {
-            for index in 0..<masters {
+            for index in 0..<masters * (1 + replicasPerMaster) {
                 // The cluster bus listens on the port + 10000, which must be a port too.
                 var port = try await freeLoopbackPort()
                 while port > 55_000 { port = try await freeLoopbackPort() }
@@ -40,7 +40,7 @@ public final class RedisClusterProcess: Sendable {
             create.executableURL = URL(fileURLWithPath: redisCLI)
             create.arguments =
                 ["--cluster", "create"] + servers.map { "127.0.0.1:\($0.port)" } + [
-                    "--cluster-replicas", "0", "--cluster-yes",
+                    "--cluster-replicas", "\(replicasPerMaster)", "--cluster-yes",
                 ]
             create.standardOutput = FileHandle.nullDevice
             create.standardError = FileHandle.nullDevice
@@ -69,6 +69,39 @@ public final class RedisClusterProcess: Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
         throw RedisError.connectionFailed(host: "127.0.0.1", port: server.port, reason: "the cluster did not become ok")
+    }
+
+    /// Runs `redis-cli` with `arguments`; throws when it fails.
+    public static func cli(_ arguments: [String]) throws {
+        guard let redisCLI else { throw CocoaError(.executableNotLoadable) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: redisCLI)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw CocoaError(.executableLoad) }
+    }
+
+    /// Each live node's port, id and role (`master` or `slave`), from `CLUSTER NODES` asked of `server`.
+    public func nodes(asking server: RedisServerProcess) async throws -> [(port: Int, id: String, role: String)] {
+        let connection = try await server.connect()
+        defer { _ = connection.close() }
+        guard case .bulkString(let bytes?) = try await connection.send("CLUSTER", "NODES").get() else { return [] }
+        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: " ")
+            guard fields.count >= 8, !fields[2].contains("fail"), let colon = fields[1].lastIndex(of: ":"),
+                let port = Int(fields[1][fields[1].index(after: colon)...].prefix { $0.isNumber })
+            else { return nil }
+            return (port, String(fields[0]), fields[2].contains("master") ? "master" : "slave")
+        }
+    }
+
+    /// The servers that are masters now.
+    public func masters() async throws -> [RedisServerProcess] {
+        let roles = try await nodes(asking: servers[0])
+        return servers.filter { server in roles.contains { $0.port == server.port && $0.role == "master" } }
     }
 
     public func stop() {

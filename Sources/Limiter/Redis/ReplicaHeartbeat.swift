@@ -23,6 +23,7 @@ public struct ReplicaHeartbeat: Sendable {
 
     let redis: RedisConnection.Configuration
     let sentinel: RedisSentinel?
+    let cluster: RedisCluster?
     let id: String
     let interval: Duration
     let expiry: Duration
@@ -34,6 +35,7 @@ public struct ReplicaHeartbeat: Sendable {
     public init(
         redis: RedisConnection.Configuration,
         sentinel: RedisSentinel? = nil,
+        cluster: RedisCluster? = nil,
         id: String,
         interval: Duration = .seconds(5),
         expiry: Duration = .seconds(15),
@@ -43,6 +45,7 @@ public struct ReplicaHeartbeat: Sendable {
     ) {
         self.redis = redis
         self.sentinel = sentinel
+        self.cluster = cluster
         self.id = id
         self.interval = interval
         self.expiry = expiry
@@ -51,14 +54,17 @@ public struct ReplicaHeartbeat: Sendable {
         self.onCount = onCount
     }
 
-    /// Beats until the task is cancelled, reconnecting as needed.
+    /// Beats until the task is cancelled, reconnecting as needed. In a cluster, the key's master
+    /// is found by following `MOVED` from the seeds (tried in turn while none answers).
     public func run() async {
         var connection: RedisConnection?
         var loggedFailure = false
+        var server = cluster?.seeds[0] ?? redis
+        var seed = 0
         while !Task.isCancelled {
             do {
                 if connection == nil || connection?.channel.isActive == false {
-                    var configuration = redis
+                    var configuration = server
                     configuration.requestTimeout = .seconds(2)
                     connection = try await RedisConnection.connect(
                         configuration: configuration,
@@ -71,7 +77,19 @@ public struct ReplicaHeartbeat: Sendable {
                 let count = try await beat(on: connection!)
                 onCount(count)
                 loggedFailure = false
+            } catch let error as RedisError
+                where cluster != nil && RedisClusterRedirect.moved(error, replyingHost: server.host) != nil
+            {
+                // The key's slot lives elsewhere: beat there at once.
+                server = cluster!.configuration(for: RedisClusterRedirect.moved(error, replyingHost: server.host)!)
+                _ = try? await connection?.close().get()
+                connection = nil
+                continue
             } catch {
+                if let cluster, connection == nil {
+                    seed = (seed + 1) % cluster.seeds.count
+                    server = cluster.seeds[seed]
+                }
                 if !loggedFailure {
                     logger.warning("replica heartbeat failed; keeping the last count", metadata: ["error": "\(error)"])
                     loggedFailure = true

@@ -134,10 +134,7 @@ struct ConfigurationLoader {
 
         let tls = loadTLS()
         let redisMode = value(.redisMode, default: .standalone) { text throws(ValueProblem) in
-            if text.lowercased() == "cluster" {
-                throw ValueProblem("Redis Cluster is not supported yet; expected standalone or sentinel")
-            }
-            return try Parse.choice(text, of: RedisMode.self)
+            try Parse.choice(text, of: RedisMode.self)
         }
         let defaultListen = ListenAddress(host: "0.0.0.0", port: tls == nil && !tlsRequested ? 8080 : 8443)
         let maxInt32 = Int(Int32.max)
@@ -227,12 +224,19 @@ struct ConfigurationLoader {
         let master = raw(.redisSentinelMaster)
         let passwordFile = raw(.redisSentinelPasswordFile)
         switch mode {
-        case .standalone:
-            if let redis = configuration.redis, redis.addresses.count > 1 {
+        case .standalone, .cluster:
+            if mode == .standalone, let redis = configuration.redis, redis.addresses.count > 1 {
                 report(
                     ConfigurationVariable.redisURL.rawValue,
                     value: environment[ConfigurationVariable.redisURL.rawValue] ?? redis.description,
-                    "lists \(redis.addresses.count) addresses; standalone mode takes one (set SIDECAR_REDIS_MODE=sentinel for a list of sentinels)"
+                    "lists \(redis.addresses.count) addresses; standalone mode takes one (set SIDECAR_REDIS_MODE=sentinel for a list of sentinels, or cluster for a cluster's seed nodes)"
+                )
+            }
+            if mode == .cluster, let redis = configuration.redis, redis.database != 0 {
+                report(
+                    ConfigurationVariable.redisURL.rawValue,
+                    value: environment[ConfigurationVariable.redisURL.rawValue] ?? redis.description,
+                    "names database \(redis.database); a Redis Cluster has only database 0 (drop the /\(redis.database))"
                 )
             }
             for (variable, value) in [

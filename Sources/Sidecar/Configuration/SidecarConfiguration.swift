@@ -106,7 +106,8 @@ struct TLSFiles: Sendable, Hashable {
 /// A parsed `redis://` or `rediss://` URL.
 struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     var useTLS: Bool
-    /// The addresses listed, in order: the server in standalone mode, the sentinels in sentinel mode.
+    /// The addresses listed, in order: the server in standalone mode, the sentinels in sentinel
+    /// mode, seed nodes in cluster mode.
     var addresses: [RedisAddress]
     var username: String?
     var password: String?
@@ -162,6 +163,8 @@ enum RedisMode: String, Sendable, Hashable, CaseIterable {
     case standalone
     /// Sentinels that name the master of `SIDECAR_REDIS_SENTINEL_MASTER`.
     case sentinel
+    /// Seed nodes of a Redis Cluster, asked for its slot map.
+    case cluster
 
     /// The port of an address listed without one.
     var defaultPort: Int { self == .sentinel ? 26379 : 6379 }

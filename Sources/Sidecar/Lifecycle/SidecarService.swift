@@ -104,6 +104,7 @@ struct RateLimiters {
         return ReplicaHeartbeat(
             redis: Self.redisServer(configuration, url: url),
             sentinel: Self.sentinel(configuration, url: url),
+            cluster: Self.cluster(configuration, url: url),
             id: ids.next(),
             eventLoop: group.next(),
             logger: logger
@@ -135,7 +136,8 @@ struct RateLimiters {
             configuration: RedisRateLimiter.Configuration(
                 redis: redisServer(configuration, url: redis, requestTimeout: timeout),
                 timeout: timeout,
-                sentinel: sentinel(configuration, url: redis)
+                sentinel: sentinel(configuration, url: redis),
+                cluster: cluster(configuration, url: redis, requestTimeout: timeout)
             ),
             failureMode: failureMode,
             group: group,
@@ -159,6 +161,23 @@ struct RateLimiters {
             database: url.database,
             useTLS: url.useTLS,
             requestTimeout: requestTimeout
+        )
+    }
+
+    /// The cluster whose seed nodes `url` lists, with its credentials and TLS, in cluster mode.
+    static func cluster(
+        _ configuration: SidecarConfiguration,
+        url: RedisURL,
+        requestTimeout: TimeAmount = .milliseconds(50)
+    ) -> RedisCluster? {
+        guard configuration.redisMode == .cluster else { return nil }
+        return RedisCluster(
+            seeds: url.addresses.map { address in
+                var seed = redisServer(configuration, url: url, requestTimeout: requestTimeout)
+                seed.host = address.host
+                seed.port = address.port
+                return seed
+            }
         )
     }
 

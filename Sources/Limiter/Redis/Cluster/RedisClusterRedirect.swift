@@ -30,6 +30,14 @@ public enum RedisClusterRedirect: Sendable, Hashable {
     }
 }
 
+extension RedisClusterRedirect {
+    /// The master a `MOVED` reply from `replyingHost` names, or `nil` for any other error.
+    static func moved(_ error: RedisError, replyingHost: String) -> RedisClusterSlotMap.Node? {
+        guard case .moved(_, let node)? = RedisClusterRedirect(error, replyingHost: replyingHost) else { return nil }
+        return node
+    }
+}
+
 extension RedisError {
     /// Whether the cluster cannot serve now (`CLUSTERDOWN`: slots without a master, or a minority
     /// partition); the failure mode decides and the slot map is asked again.

@@ -1,0 +1,189 @@
+import Foundation
+import Limiter
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+import TestSupport
+import Testing
+
+/// The limiter on a real Redis Cluster: three masters made by `redis-cli --cluster create`.
+@Suite(
+    "Redis Cluster",
+    .serialized,
+    .enabled(if: RedisServerProcess.isAvailable, "redis-server is not installed: apt-get install -y redis-server")
+)
+struct RedisClusterTests {
+    /// A limiter using `cluster` (one seed: any node will do), its group and its metrics.
+    final class Replica: Sendable {
+        let group: MultiThreadedEventLoopGroup
+        let limiter: RedisRateLimiter
+        let metrics = RecordingMetrics()
+
+        init(_ cluster: RedisClusterProcess, rules: [RateLimitRule], loops: Int = 1, seed: Int = 0) {
+            group = MultiThreadedEventLoopGroup(numberOfThreads: loops)
+            limiter = RedisRateLimiter(
+                rules: rules,
+                configuration: .init(
+                    redis: .init(host: "unused.invalid", port: 1),
+                    timeout: .milliseconds(500),
+                    metricsFactory: metrics,
+                    cluster: RedisCluster(seeds: [
+                        .init(host: "127.0.0.1", port: cluster.servers[seed].port, connectTimeout: .seconds(1))
+                    ])
+                ),
+                failureMode: .closed,
+                group: group,
+                logger: Logger(label: "test.cluster")
+            )
+        }
+
+        /// Checks every request together on loop `index` (one batch) and waits for the decisions;
+        /// `redis` is whether Redis decided (not the failure mode or the deny cache).
+        func decide(
+            _ requests: [TestRequest],
+            loop index: Int = 0
+        ) async throws -> [(
+            redis: Bool, verdict: RateLimitDecision.Verdict, rule: String?
+        )] {
+            let limiter = self.limiter
+            let loops = Array(group.makeIterator())
+            let loop = loops[index % loops.count]
+            let checks = try await loop.submit { requests.map { limiter.check($0, on: loop) } }.get()
+            var outcomes: [(Bool, RateLimitDecision.Verdict, String?)] = []
+            for check in checks {
+                switch check {
+                case .unlimited: outcomes.append((false, .allowed, nil))
+                case .decided(let decision): outcomes.append((false, decision.verdict, decision.policy?.rule))
+                case .pending(let future):
+                    let decision = try await future.get()
+                    outcomes.append((true, decision.verdict, decision.policy?.rule))
+                }
+            }
+            return outcomes
+        }
+
+        /// Waits until Redis decides for every one of `requests` (every master connected) on every loop.
+        func waitUntilEveryMasterDecides(_ requests: [TestRequest]) async throws {
+            let deadline = ContinuousClock.now + .seconds(15)
+            for loop in 0..<Array(group.makeIterator()).count {
+                while try await !decide(requests, loop: loop).allSatisfy(\.redis) {
+                    guard ContinuousClock.now < deadline else {
+                        Issue.record("the limiter did not reach every master")
+                        return
+                    }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+            }
+        }
+
+        func close() async throws {
+            await limiter.shutdown()
+            try await group.shutdownGracefully()
+        }
+    }
+
+    /// Verdicts counted from concurrent tasks.
+    final class Tally: Sendable {
+        private let state = Mutex((allowed: [String: Int](), unavailable: 0, total: 0))
+
+        func add(_ user: String, _ verdict: RateLimitDecision.Verdict) {
+            state.withLock { state in
+                state.total += 1
+                if verdict == .allowed { state.allowed[user, default: 0] += 1 }
+                if verdict == .unavailable { state.unavailable += 1 }
+            }
+        }
+
+        var allowed: [String: Int] { state.withLock { $0.allowed } }
+        var unavailable: Int { state.withLock { $0.unavailable } }
+        var total: Int { state.withLock { $0.total } }
+    }
+
+    static func request(_ user: String) -> TestRequest {
+        TestRequest(method: "GET", path: "/api", headers: ["x-user": user])
+    }
+
+    /// The masters (by port) the `api` buckets of `users` live on.
+    static func masters(of users: [String], in cluster: RedisClusterProcess) async throws -> Set<Int> {
+        let connection = try await cluster.servers[0].connect()
+        defer { _ = connection.close() }
+        let map = try RedisClusterSlotMap(
+            clusterSlots: try await connection.send("CLUSTER", "SLOTS").get(),
+            askedHost: "127.0.0.1"
+        )
+        return Set(
+            users.compactMap { user in
+                map.node(forSlot: RedisClusterSlot.of(RedisBucketKey.name(rule: "api", clientKey: user)))?.port
+            }
+        )
+    }
+
+    @Test func perClientLimitsAreExactOnEveryMasterAndAcrossThreeReplicas() async throws {
+        let cluster = try await RedisClusterProcess.start(masters: 3)
+        defer { cluster.stop() }
+        let rules = [
+            try RuleParser.parse(name: "api", "10/h burst 10 by header:x-user on GET /api"),
+            try RuleParser.parse(name: "warm", "1000000/s by header:x-warm on GET /warm"),
+        ]
+        let replicas = (0..<3).map { Replica(cluster, rules: rules, loops: $0 == 0 ? 2 : 1, seed: $0) }
+        let warm = (0..<30).map { TestRequest(method: "GET", path: "/warm", headers: ["x-warm": "w\($0)"]) }
+        for replica in replicas { try await replica.waitUntilEveryMasterDecides(warm) }
+
+        let users = (0..<60).map { "user-\($0)" }
+        #expect(try await Self.masters(of: users, in: cluster).count == 3, "the users' buckets span every master")
+        // Five rounds; in each, the three replicas send every user's request at once: 15 each.
+        let tally = Tally()
+        for round in 0..<5 {
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                for (index, replica) in replicas.enumerated() {
+                    tasks.addTask {
+                        let outcomes = try await replica.decide(users.map(Self.request), loop: round + index)
+                        for (user, outcome) in zip(users, outcomes) { tally.add(user, outcome.verdict) }
+                    }
+                }
+                try await tasks.waitForAll()
+            }
+        }
+        #expect(tally.unavailable == 0)
+        let counts = tally.allowed
+        #expect(users.allSatisfy { counts[$0] == 10 }, "allowed per user: \(counts.values.sorted())")
+        // Every master was reached by every replica's loops.
+        for replica in replicas {
+            let up = replica.metrics.gauges("sidecar_redis_up")
+            #expect(up.count == 3 && up.values.allSatisfy { $0 == 1 }, "\(up)")
+        }
+        for replica in replicas { try await replica.close() }
+    }
+
+    @Test func aRequestSpanningSlotsIsDecidedByEachPartAndLimitedByEither() async throws {
+        let cluster = try await RedisClusterProcess.start(masters: 3)
+        defer { cluster.stop() }
+        let rules = [
+            try RuleParser.parse(name: "user", "3/h burst 3 by header:x-user on GET /api"),
+            try RuleParser.parse(name: "fleet", "5/h burst 5 on GET /api"),
+            try RuleParser.parse(name: "warm", "1000000/s by header:x-warm on GET /warm"),
+        ]
+        let replica = Replica(cluster, rules: rules)
+        try await replica.waitUntilEveryMasterDecides(
+            (0..<30).map { TestRequest(method: "GET", path: "/warm", headers: ["x-warm": "w\($0)"]) }
+        )
+        // The client's bucket and the fleet's live on different slots: two parts per request.
+        #expect(
+            RedisClusterSlot.of(RedisBucketKey.name(rule: "user", clientKey: "alice"))
+                != RedisClusterSlot.of(RedisBucketKey.name(rule: "fleet", clientKey: nil))
+        )
+        var outcomes: [(Bool, RateLimitDecision.Verdict, String?)] = []
+        for user in ["alice", "alice", "alice", "alice", "bob", "bob"] {
+            let outcome = try await replica.decide([Self.request(user)])[0]
+            outcomes.append((outcome.redis, outcome.verdict, outcome.rule))
+        }
+        #expect(outcomes.map(\.0) == [true, true, true, true, true, true])
+        #expect(outcomes.map(\.1) == [.allowed, .allowed, .allowed, .limited, .allowed, .limited])
+        // Alice's fourth is denied by her own bucket; the fleet's part had room and was charged
+        // (documented: a part that spent keeps its spend), so Bob's second finds the fleet empty.
+        #expect(outcomes[3].2 == "user")
+        #expect(outcomes[5].2 == "fleet")
+        try await replica.close()
+    }
+}
