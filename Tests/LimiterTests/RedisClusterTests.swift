@@ -100,6 +100,13 @@ struct RedisClusterTests {
         var total: Int { state.withLock { $0.total } }
     }
 
+    /// Set once, by another task.
+    final class Flag: Sendable {
+        private let value = Atomic(false)
+        func set() { value.store(true, ordering: .releasing) }
+        var isSet: Bool { value.load(ordering: .acquiring) }
+    }
+
     static func request(_ user: String) -> TestRequest {
         TestRequest(method: "GET", path: "/api", headers: ["x-user": user])
     }
@@ -184,6 +191,97 @@ struct RedisClusterTests {
         // (documented: a part that spent keeps its spend), so Bob's second finds the fleet empty.
         #expect(outcomes[3].2 == "user")
         #expect(outcomes[5].2 == "fleet")
+        try await replica.close()
+    }
+
+    @Test func reshardingUnderLoadFailsNoRequestAndKeepsLimitsExact() async throws {
+        let cluster = try await RedisClusterProcess.start(masters: 3)
+        defer { cluster.stop() }
+        let rules = [
+            try RuleParser.parse(name: "api", "5/h burst 5 by header:x-user on GET /api"),
+            try RuleParser.parse(name: "warm", "1000000/s by header:x-warm on GET /warm"),
+        ]
+        let replica = Replica(cluster, rules: rules, loops: 2)
+        try await replica.waitUntilEveryMasterDecides(
+            (0..<30).map { TestRequest(method: "GET", path: "/warm", headers: ["x-warm": "w\($0)"]) }
+        )
+        let nodes = try await cluster.nodes(asking: cluster.servers[0])
+        let source = try #require(nodes.first { $0.port == cluster.servers[0].port })
+        let target = try #require(nodes.first { $0.port == cluster.servers[1].port })
+
+        // Users come in groups: each user sends one request every `groups` rounds, six in all
+        // (one more than its limit), then a new generation of users starts; so Redis sees
+        // requests, and buckets are being written, for as long as the load runs.
+        let groups = 50
+        let groupSize = 100
+        let perUser = 6
+        let tally = Tally()
+        var sent: [String: Int] = [:]
+        var reshard: Task<Bool, Never>?
+        let reshardDone = Flag()
+        var round = 0
+        let started = ContinuousClock.now
+        var reshardTime: Duration?
+        while true {
+            if round == 2 * groups {
+                // Moves 4,000 slots, with the keys in them, while the rounds go on.
+                let arguments = [
+                    "--cluster", "reshard", "127.0.0.1:\(source.port)", "--cluster-from", source.id, "--cluster-to",
+                    target.id, "--cluster-slots", "4000", "--cluster-yes", "--cluster-pipeline", "50",
+                ]
+                reshard = Task.detached {
+                    defer { reshardDone.set() }
+                    return (try? RedisClusterProcess.cli(arguments)) != nil
+                }
+            }
+            if reshardTime == nil, reshardDone.isSet {
+                reshardTime = ContinuousClock.now - started
+            }
+            if reshardTime != nil, round % groups == 0 { break }
+            let generation = round / (groups * perUser)
+            let group = round % groups
+            let users = (0..<groupSize).map { "g\(generation)-u\(group * groupSize + $0)" }
+            let outcomes = try await replica.decide(users.map(Self.request), loop: round)
+            for (user, outcome) in zip(users, outcomes) {
+                tally.add(user, outcome.verdict)
+                sent[user, default: 0] += 1
+            }
+            round += 1
+            #expect(ContinuousClock.now - started < .seconds(120), "the resharding did not finish")
+            if ContinuousClock.now - started > .seconds(120) { break }
+        }
+        let resharded = await reshard?.value
+        #expect(resharded == true, "redis-cli --cluster reshard failed")
+        let connection = try await cluster.servers[0].connect()
+        let map = try RedisClusterSlotMap(
+            clusterSlots: try await connection.send("CLUSTER", "SLOTS").get(),
+            askedHost: "127.0.0.1"
+        )
+        _ = connection.close()
+        let targetSlots = map.ranges.filter { $0.node.port == target.port }.reduce(0) { $0 + $1.slots.count }
+        #expect(targetSlots > 9000, "the target serves \(targetSlots) slots")
+        let moved = replica.metrics.counter("sidecar_redis_redirects_total", [("kind", "moved")])
+        let ask = replica.metrics.counter("sidecar_redis_redirects_total", [("kind", "ask")])
+        let tryAgain = replica.metrics.counter("sidecar_redis_redirects_total", [("kind", "tryagain")])
+        print(
+            "resharding under load: \(tally.total) requests in \(round) rounds (the resharding took \(reshardTime.map { "\($0)" } ?? "?") of them), \(tally.unavailable) answered 503, redirects followed: \(moved) MOVED, \(ask) ASK, \(tryAgain) TRYAGAIN"
+        )
+        #expect(tally.unavailable == 0)
+        #expect(moved + ask > 0, "no redirect was seen: the slots did not move under the load")
+        let allowed = tally.allowed
+        let wrong = sent.filter { user, count in allowed[user, default: 0] != min(5, count) }
+        #expect(wrong.isEmpty, "\(wrong.count) users allowed other than min(5, sent), e.g. \(wrong.first.map { "\($0.key): sent \($0.value), allowed \(allowed[$0.key, default: 0])" } ?? "")")
+
+        // Afterwards, on the new layout: exact for fresh users too.
+        let after = (0..<200).map { "after-\($0)" }
+        var afterAllowed = [String: Int]()
+        for round in 0..<7 {
+            for (user, outcome) in zip(after, try await replica.decide(after.map(Self.request), loop: round)) {
+                #expect(outcome.verdict != .unavailable)
+                if outcome.verdict == .allowed { afterAllowed[user, default: 0] += 1 }
+            }
+        }
+        #expect(after.allSatisfy { afterAllowed[$0] == 5 })
         try await replica.close()
     }
 }
