@@ -45,7 +45,10 @@ final class RecordingMetrics: MetricsFactory {
     }
 
     func destroyCounter(_ handler: any CounterHandler) {}
-    func destroyRecorder(_ handler: any RecorderHandler) {}
+    func destroyRecorder(_ handler: any RecorderHandler) {
+        guard let gauge = handler as? RecordedGauge else { return }
+        self.gauges.withLock { _ = $0.removeValue(forKey: gauge.name) }
+    }
     func destroyTimer(_ handler: any TimerHandler) {}
 
     fileprivate func set(_ value: Double, of name: String) {

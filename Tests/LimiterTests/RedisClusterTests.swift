@@ -270,7 +270,10 @@ struct RedisClusterTests {
         #expect(moved + ask > 0, "no redirect was seen: the slots did not move under the load")
         let allowed = tally.allowed
         let wrong = sent.filter { user, count in allowed[user, default: 0] != min(5, count) }
-        #expect(wrong.isEmpty, "\(wrong.count) users allowed other than min(5, sent), e.g. \(wrong.first.map { "\($0.key): sent \($0.value), allowed \(allowed[$0.key, default: 0])" } ?? "")")
+        #expect(
+            wrong.isEmpty,
+            "\(wrong.count) users allowed other than min(5, sent), e.g. \(wrong.first.map { "\($0.key): sent \($0.value), allowed \(allowed[$0.key, default: 0])" } ?? "")"
+        )
 
         // Afterwards, on the new layout: exact for fresh users too.
         let after = (0..<200).map { "after-\($0)" }
@@ -282,6 +285,62 @@ struct RedisClusterTests {
             }
         }
         #expect(after.allSatisfy { afterAllowed[$0] == 5 })
+        try await replica.close()
+    }
+
+    @Test func aMasterFailoverIsFollowedOnceItsReplicaIsPromoted() async throws {
+        let cluster = try await RedisClusterProcess.start(masters: 3, replicasPerMaster: 1)
+        defer { cluster.stop() }
+        let rules = [try RuleParser.parse(name: "api", "1000000/h by header:x-user on GET /api")]
+        let replica = Replica(cluster, rules: rules)
+        let users = (0..<60).map { "user-\($0)" }
+        try await replica.waitUntilEveryMasterDecides(users.map(Self.request))
+
+        let nodes = try await cluster.nodes(asking: cluster.servers[0])
+        let masters = nodes.filter { $0.role == "master" }
+        #expect(masters.count == 3)
+        let victim = try #require(masters.first)
+        let heir = try #require(nodes.first { $0.master == victim.id })
+        let survivor = try #require(cluster.servers.first { $0.port != victim.port && $0.port != heir.port })
+        #expect(try await Self.masters(of: users, in: cluster).contains(victim.port))
+
+        // The master dies; after the node timeout (2 s) the cluster promotes its replica.
+        cluster.servers.first { $0.port == victim.port }?.stop()
+        let killed = ContinuousClock.now
+        var promotedAt: ContinuousClock.Instant?
+        var resumedAt: ContinuousClock.Instant?
+        var answeredMeanwhile = 0
+        while ContinuousClock.now - killed < .seconds(40) {
+            if promotedAt == nil,
+                try await cluster.nodes(asking: survivor).contains(where: {
+                    $0.port == heir.port && $0.role == "master"
+                })
+            {
+                promotedAt = .now
+            }
+            let outcomes = try await replica.decide(users.map(Self.request))
+            if outcomes.allSatisfy({ $0.redis && $0.verdict == .allowed }) {
+                if promotedAt != nil {
+                    resumedAt = .now
+                    break
+                }
+            } else {
+                #expect(outcomes.allSatisfy { $0.redis || $0.verdict == .unavailable })
+                answeredMeanwhile += outcomes.filter { !$0.redis }.count
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let promoted = try #require(promotedAt, "the cluster did not promote the replica")
+        let resumed = try #require(resumedAt, "the limiter did not decide on the promoted replica")
+        print(
+            "Cluster failover: promoted \(promoted - killed) after the kill; decided by Redis again \(resumed - promoted) after the promotion; \(answeredMeanwhile) checks answered by the failure mode meanwhile"
+        )
+        #expect(resumed - promoted <= .seconds(5), "decided again \(resumed - promoted) after the promotion")
+        #expect(answeredMeanwhile > 0)
+        #expect(replica.metrics.counter("sidecar_redis_failovers_total") == 1)
+        // The dead master left the map: its gauge went with it.
+        let up = replica.metrics.gauges("sidecar_redis_up")
+        #expect(up.keys.allSatisfy { !$0.contains(":\(victim.port)}") }, "\(up)")
         try await replica.close()
     }
 }

@@ -49,12 +49,41 @@ public final class RedisClusterProcess: Sendable {
             guard create.terminationStatus == 0 else { throw CocoaError(.executableLoad) }
             // The slots are assigned; every node answers only once it sees the cluster whole.
             for server in servers { try await waitUntilClusterIsOK(server) }
+            if replicasPerMaster > 0 {
+                try await waitForReplicas(servers, count: masters * replicasPerMaster)
+            }
         } catch {
             for server in servers { server.stop() }
             try? FileManager.default.removeItem(at: directory)
             throw error
         }
         return RedisClusterProcess(servers: servers, directory: directory)
+    }
+
+    /// Waits until every node sees `count` replicas and each replica has synced with its master
+    /// (only then can it be promoted).
+    private static func waitForReplicas(_ servers: [RedisServerProcess], count: Int) async throws {
+        let cluster = RedisClusterProcess(servers: servers, directory: URL(fileURLWithPath: "/"))
+        for _ in 0..<400 {
+            var ready = true
+            for server in servers {
+                let nodes = try await cluster.nodes(asking: server)
+                if nodes.filter({ $0.role == "slave" }).count != count { ready = false }
+                if nodes.contains(where: { $0.port == server.port && $0.role == "slave" }) {
+                    let connection = try await server.connect()
+                    let info = try await connection.send("INFO", "replication").get()
+                    _ = connection.close()
+                    if case .bulkString(let bytes?) = info,
+                        !String(decoding: bytes, as: UTF8.self).contains("master_link_status:up")
+                    {
+                        ready = false
+                    }
+                }
+            }
+            if ready { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw RedisError.connectionFailed(host: "127.0.0.1", port: servers[0].port, reason: "the replicas did not sync")
     }
 
     private static func waitUntilClusterIsOK(_ server: RedisServerProcess) async throws {
@@ -84,8 +113,11 @@ public final class RedisClusterProcess: Sendable {
         guard process.terminationStatus == 0 else { throw CocoaError(.executableLoad) }
     }
 
-    /// Each live node's port, id and role (`master` or `slave`), from `CLUSTER NODES` asked of `server`.
-    public func nodes(asking server: RedisServerProcess) async throws -> [(port: Int, id: String, role: String)] {
+    /// Each live node's port, id, role (`master` or `slave`) and, for a replica, its master's id,
+    /// from `CLUSTER NODES` asked of `server`.
+    public func nodes(
+        asking server: RedisServerProcess
+    ) async throws -> [(port: Int, id: String, role: String, master: String?)] {
         let connection = try await server.connect()
         defer { _ = connection.close() }
         guard case .bulkString(let bytes?) = try await connection.send("CLUSTER", "NODES").get() else { return [] }
@@ -94,13 +126,14 @@ public final class RedisClusterProcess: Sendable {
             guard fields.count >= 8, !fields[2].contains("fail"), let colon = fields[1].lastIndex(of: ":"),
                 let port = Int(fields[1][fields[1].index(after: colon)...].prefix { $0.isNumber })
             else { return nil }
-            return (port, String(fields[0]), fields[2].contains("master") ? "master" : "slave")
+            let master = fields[3] == "-" ? nil : String(fields[3])
+            return (port, String(fields[0]), fields[2].contains("master") ? "master" : "slave", master)
         }
     }
 
-    /// The servers that are masters now.
-    public func masters() async throws -> [RedisServerProcess] {
-        let roles = try await nodes(asking: servers[0])
+    /// The servers that are masters now, as `server` sees them.
+    public func masters(asking server: RedisServerProcess? = nil) async throws -> [RedisServerProcess] {
+        let roles = try await nodes(asking: server ?? servers[0])
         return servers.filter { server in roles.contains { $0.port == server.port && $0.role == "master" } }
     }
 
