@@ -111,6 +111,14 @@ struct RedisClusterTests {
         TestRequest(method: "GET", path: "/api", headers: ["x-user": user])
     }
 
+    /// The name of `user`'s bucket of the rule `rule` (keyed by `header:x-user`).
+    static func bucket(of user: String, rule: String = "api") -> String {
+        RedisBucketKey.name(
+            rule: rule,
+            clientKey: RuleMatcher.clientKey(RateLimitKey(alternatives: [[.header("x-user")]]), of: request(user))
+        )
+    }
+
     /// The masters (by port) the `api` buckets of `users` live on.
     static func masters(of users: [String], in cluster: RedisClusterProcess) async throws -> Set<Int> {
         let connection = try await cluster.servers[0].connect()
@@ -121,7 +129,7 @@ struct RedisClusterTests {
         )
         return Set(
             users.compactMap { user in
-                map.node(forSlot: RedisClusterSlot.of(RedisBucketKey.name(rule: "api", clientKey: user)))?.port
+                map.node(forSlot: RedisClusterSlot.of(Self.bucket(of: user)))?.port
             }
         )
     }
@@ -177,7 +185,7 @@ struct RedisClusterTests {
         )
         // The client's bucket and the fleet's live on different slots: two parts per request.
         #expect(
-            RedisClusterSlot.of(RedisBucketKey.name(rule: "user", clientKey: "alice"))
+            RedisClusterSlot.of(Self.bucket(of: "alice", rule: "user"))
                 != RedisClusterSlot.of(RedisBucketKey.name(rule: "fleet", clientKey: nil))
         )
         var outcomes: [(Bool, RateLimitDecision.Verdict, String?)] = []
@@ -341,6 +349,51 @@ struct RedisClusterTests {
         // The dead master left the map: its gauge went with it.
         let up = replica.metrics.gauges("sidecar_redis_up")
         #expect(up.keys.allSatisfy { !$0.contains(":\(victim.port)}") }, "\(up)")
+        try await replica.close()
+    }
+
+    @Test func aSlotBeingMigratedIsFollowedWithAskingForNewBuckets() async throws {
+        let cluster = try await RedisClusterProcess.start(masters: 3)
+        defer { cluster.stop() }
+        let rules = [try RuleParser.parse(name: "api", "5/h burst 5 by header:x-user on GET /api")]
+        let replica = Replica(cluster, rules: rules)
+        let nodes = try await cluster.nodes(asking: cluster.servers[0])
+        let source = try #require(nodes.first { $0.port == cluster.servers[0].port })
+        let target = try #require(nodes.first { $0.port == cluster.servers[1].port })
+        // Two users whose buckets live on the source master, on different slots.
+        let sourceConnection = try await cluster.servers[0].connect()
+        let targetConnection = try await cluster.servers[1].connect()
+        defer {
+            _ = sourceConnection.close()
+            _ = targetConnection.close()
+        }
+        let map = try RedisClusterSlotMap(
+            clusterSlots: try await sourceConnection.send("CLUSTER", "SLOTS").get(),
+            askedHost: "127.0.0.1"
+        )
+        let users: [String] = (0..<1000).map { "user-\($0)" }.filter { (user: String) -> Bool in
+            map.node(forSlot: RedisClusterSlot.of(Self.bucket(of: user)))?.port == source.port
+        }
+        let old: String = users[0]
+        let new: String = users[1]
+        let slot = RedisClusterSlot.of(Self.bucket(of: new))
+        try await replica.waitUntilEveryMasterDecides([Self.request(old)])
+        #expect(RedisClusterSlot.of(Self.bucket(of: old)) != slot)
+        // The slot starts moving (as redis-cli --cluster reshard does before it migrates keys).
+        _ = try await targetConnection.send("CLUSTER", "SETSLOT", String(slot), "IMPORTING", source.id).get()
+        _ = try await sourceConnection.send("CLUSTER", "SETSLOT", String(slot), "MIGRATING", target.id).get()
+
+        // A bucket not on the source yet is asked for on the target, where it is written.
+        let outcomes = try await replica.decide([Self.request(new), Self.request(new)])
+        #expect(outcomes.map(\.redis) == [true, true])
+        #expect(outcomes.map(\.verdict) == [.allowed, .allowed])
+        #expect(replica.metrics.counter("sidecar_redis_redirects_total", [("kind", "ask")]) == 1)
+        #expect(try await targetConnection.send("CLUSTER", "COUNTKEYSINSLOT", String(slot)).get() == .integer(1))
+        #expect(try await sourceConnection.send("CLUSTER", "COUNTKEYSINSLOT", String(slot)).get() == .integer(0))
+        // The bucket keeps counting there: five in all.
+        var allowed = 2
+        for _ in 0..<5 where try await replica.decide([Self.request(new)])[0].verdict == .allowed { allowed += 1 }
+        #expect(allowed == 5)
         try await replica.close()
     }
 }

@@ -53,6 +53,8 @@ extension RedisBatcher {
         let flight = RedisClusterFlight(requests: batch, partCounts: plan.partCounts, sent: .now())
         let rules = limiter.matcher.rules
         let parameters = limiter.parameters
+        // Each master's commands are written, then flushed once: one write per master per batch.
+        var unflushed: [RedisNodeLink] = []
         for group in plan.groups {
             var assembly = GCRABatchAssembly.assemble(
                 group.parts.lazy.map { part in
@@ -68,20 +70,25 @@ extension RedisBatcher {
             for (index, part) in group.parts.enumerated() {
                 assembly.placements[index] = assembly.placements[index].mapped(through: part.positions)
             }
+            let link = router.link(forSlot: group.slot)
+            if let link, link.isReady, !unflushed.contains(where: { $0 === link }) { unflushed.append(link) }
             send(
                 ClusterGroup(plan: group, assembly: assembly, attempt: 1),
-                to: router.link(forSlot: group.slot),
+                to: link,
                 asking: false,
+                flush: false,
                 flight: flight,
                 router: router
             )
         }
+        for link in unflushed { link.executor?.connection.flush() }
     }
 
     private func send(
         _ group: ClusterGroup,
         to link: RedisNodeLink?,
         asking: Bool,
+        flush: Bool = true,
         flight: RedisClusterFlight,
         router: RedisClusterRouter
     ) {
@@ -92,7 +99,7 @@ extension RedisBatcher {
         }
         let limiter = self.limiter
         let started = NIODeadline.now()
-        executor.execute(group.assembly.batch, timeout: limiter.configuration.timeout, asking: asking)
+        executor.execute(group.assembly.batch, timeout: limiter.configuration.timeout, asking: asking, flush: flush)
             .assumeIsolated()
             .whenComplete { result in
                 withExtendedLifetime(limiter) {

@@ -132,18 +132,28 @@ public final class RedisConnection: Sendable {
     }
 
     /// Sends `command`; the future fails with ``RedisError`` on an error reply, a missed
-    /// deadline (`timeout`, or the configured request timeout) or a closed connection.
-    public func send(_ command: RESPCommand, timeout: TimeAmount? = nil) -> EventLoopFuture<RESPValue> {
+    /// deadline (`timeout`, or the configured request timeout) or a closed connection. Without
+    /// `flush`, the command waits in the channel for the next ``flush()``.
+    public func send(
+        _ command: RESPCommand,
+        timeout: TimeAmount? = nil,
+        flush: Bool = true
+    ) -> EventLoopFuture<RESPValue> {
         let promise = self.eventLoop.makePromise(of: RESPValue.self)
         let timeout = timeout ?? self.configuration.requestTimeout
         let request = RedisRequest(command: command, promise: promise, timeout: timeout, deadline: .now() + timeout)
-        self.channel.writeAndFlush(request)
+        (flush ? self.channel.writeAndFlush(request) : self.channel.write(request))
             .whenFailure { error in
                 // The handler fails the promise itself when it saw the request; this covers a
                 // channel closed before that. Completing a completed promise does nothing.
                 promise.fail((error as? RedisError) ?? RedisError.connectionClosed(reason: "\(error)"))
             }
         return promise.futureResult
+    }
+
+    /// Writes out the commands sent without `flush`.
+    public func flush() {
+        self.channel.flush()
     }
 
     /// Sends a command given as text arguments.

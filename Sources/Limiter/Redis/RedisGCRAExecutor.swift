@@ -15,34 +15,46 @@ public final class RedisGCRAExecutor: Sendable {
 
     /// Decides `batch` atomically in Redis; the results are in check order. With `asking`, each
     /// `EVALSHA` follows an `ASKING` (a cluster's `ASK` redirect to a slot being imported).
+    /// Without `flush`, the command is written out by the connection's next flush.
     public func execute(
         _ batch: GCRABatch<String>,
         timeout: TimeAmount? = nil,
-        asking: Bool = false
+        asking: Bool = false,
+        flush: Bool = true
     ) -> EventLoopFuture<GCRAScriptReply> {
         let checks = batch.checks
         let keyCount = batch.keys.count
-        return self.send(Self.command(for: batch, sha1: GCRAScript.sha1), timeout: timeout, asking: asking)
-            .flatMapError { error in
-                guard let redisError = error as? RedisError, redisError.isNoScript else {
-                    return self.connection.eventLoop.makeFailedFuture(error)
-                }
-                return self.connection.scriptLoad(GCRAScript.source, timeout: timeout).flatMap { sha1 in
-                    self.send(Self.command(for: batch, sha1: sha1), timeout: timeout, asking: asking)
-                }
+        return self.send(
+            Self.command(for: batch, sha1: GCRAScript.sha1),
+            timeout: timeout,
+            asking: asking,
+            flush: flush
+        )
+        .flatMapError { error in
+            guard let redisError = error as? RedisError, redisError.isNoScript else {
+                return self.connection.eventLoop.makeFailedFuture(error)
             }
-            .flatMapThrowing { reply in
-                try Self.reply(from: reply, checks: checks, keyCount: keyCount)
+            return self.connection.scriptLoad(GCRAScript.source, timeout: timeout).flatMap { sha1 in
+                self.send(Self.command(for: batch, sha1: sha1), timeout: timeout, asking: asking, flush: true)
             }
+        }
+        .flatMapThrowing { reply in
+            try Self.reply(from: reply, checks: checks, keyCount: keyCount)
+        }
     }
 
-    private func send(_ command: RESPCommand, timeout: TimeAmount?, asking: Bool) -> EventLoopFuture<RESPValue> {
+    private func send(
+        _ command: RESPCommand,
+        timeout: TimeAmount?,
+        asking: Bool,
+        flush: Bool
+    ) -> EventLoopFuture<RESPValue> {
         if asking {
             // Pipelined: nothing else is written between the two on this loop. Its failure is
             // the next command's too (a redirect or a closed connection).
-            self.connection.send(RESPCommand("ASKING"), timeout: timeout).whenComplete { _ in }
+            self.connection.send(RESPCommand("ASKING"), timeout: timeout, flush: false).whenComplete { _ in }
         }
-        return self.connection.send(command, timeout: timeout)
+        return self.connection.send(command, timeout: timeout, flush: flush)
     }
 
     /// The `EVALSHA` command for `batch` (see ``GCRAScript`` for the argument layout).
