@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOPosix
+import TestSupport
 import Testing
 
 /// The real executable: exit codes, signals and memory under large bodies.
@@ -72,6 +73,38 @@ struct ProcessTests {
 
         let peak = try #require(running.sidecar.peakResidentBytes())
         #expect(peak - baseline < 16 << 20, "peak RSS grew by \((peak - baseline) >> 20) MiB")
+        try await running.stop()
+    }
+
+    @Test(
+        .enabled(if: RedisServerProcess.isAvailable, "redis-server is not installed: apt-get install -y redis-server")
+    )
+    func clusterModeLimitsThroughEveryMasterAndExportsEach() async throws {
+        let cluster = try await RedisClusterProcess.start(masters: 3)
+        defer { cluster.stop() }
+        let seeds = cluster.servers.prefix(2).map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
+        let running = try await RunningSidecar.start(extra: [
+            "SIDECAR_REDIS_MODE": "cluster",
+            "SIDECAR_REDIS_URL": "redis://\(seeds)",
+            "SIDECAR_REDIS_FAILURE_MODE": "closed",
+            "SIDECAR_LIMIT_HELLO": "3/h burst 3 by ip on GET /hello",
+        ])
+        let up = cluster.servers.map { "sidecar_redis_up{node=\"127.0.0.1:\($0.port)\"}" }
+        let deadline = ContinuousClock.now + .seconds(15)
+        var connected = false
+        while !connected, ContinuousClock.now < deadline {
+            var values: [Double] = []
+            for series in up { values.append(try await running.value(series)) }
+            connected = values.allSatisfy { $0 == 1 }
+            if !connected { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(connected, "sidecar_redis_up is not 1 for every master")
+        var statuses: [Int] = []
+        for _ in 0..<4 { statuses.append(try await running.get("/hello").status) }
+        #expect(statuses == [200, 200, 200, 429])
+        let metrics = try await running.get("/metrics", admin: true).body
+        #expect(metrics.contains("sidecar_redis_redirects_total{kind=\"moved\"} 0"))
+        #expect(!metrics.split(separator: "\n").contains { $0.hasPrefix("sidecar_redis_up ") })
         try await running.stop()
     }
 }
