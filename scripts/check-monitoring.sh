@@ -53,6 +53,8 @@ counters_gauges = {
     "sidecar_redis_up",
     # Beyond section 7: master moves (issue 8/9, Redis through failover).
     "sidecar_redis_failovers_total",
+    # Cluster redirects followed (issue 8/9, Redis Cluster).
+    "sidecar_redis_redirects_total",
     "sidecar_connections_active",
     "sidecar_tls_handshake_errors_total",
     "sidecar_tls_certificate_expiry_timestamp_seconds",

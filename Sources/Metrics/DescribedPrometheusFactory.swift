@@ -14,9 +14,11 @@ struct DescribedPrometheusFactory: MetricsFactory {
         "sidecar_redis_request_duration_seconds": "Round trip of one Redis batch.",
         "sidecar_redis_batch_size": "Checks sent to Redis in one batch.",
         "sidecar_redis_errors_total": "Failed Redis batches and connections, by kind.",
-        "sidecar_redis_up": "1 while Redis answers, 0 while the failure mode decides.",
+        "sidecar_redis_up":
+            "1 while Redis answers, 0 while the failure mode decides; in cluster mode one series per master (node).",
+        "sidecar_redis_redirects_total": "Redis Cluster redirects followed (moved, ask, tryagain).",
         "sidecar_redis_failovers_total":
-            "Times a new Redis connection reached the master at another address (Sentinel promotion, DNS failover).",
+            "Times the Redis master moved: a new address (Sentinel promotion, DNS failover) or a cluster replica promoted.",
     ]
 
     private func descriptor(_ label: String) -> MetricNameDescriptor {
