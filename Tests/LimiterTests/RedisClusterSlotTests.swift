@@ -1,9 +1,10 @@
 import Foundation
-import Limiter
 import NIOCore
 import NIOPosix
 import TestSupport
 import Testing
+
+@testable import Limiter
 
 /// Cluster slots computed here against Redis's own answer, and the slot map of a real cluster.
 @Suite("Redis Cluster slots", .serialized)
@@ -95,5 +96,58 @@ struct RedisClusterSlotTests {
             #expect(try await owner.send("SET", key, "1").get() == .simpleString("OK"))
         }
         #expect(throws: RedisError.self) { try RedisClusterSlotMap(clusterSlots: .integer(1), askedHost: "x") }
+        // CLUSTER SHARDS (Redis 7) gives the same map; the router asks it first.
+        let shards = try RedisClusterSlotMap(
+            clusterShards: try await connection.send("CLUSTER", "SHARDS").get(),
+            askedHost: "127.0.0.1"
+        )
+        #expect(shards == slots)
+        #expect(try await RedisClusterRouter.slotMap(asking: connection, timeout: .seconds(2)).get() == slots)
+        #expect(throws: RedisError.self) {
+            try RedisClusterSlotMap(clusterShards: .array([.integer(1)]), askedHost: "x")
+        }
+    }
+
+    @Test func aShardsReplyNamesEachMastersEndpointAndPort() throws {
+        func shard(_ slots: [Int64], _ nodes: [[(String, RESPValue)]]) -> RESPValue {
+            .array([
+                .bulkString(Array("slots".utf8)), .array(slots.map { .integer($0) }),
+                .bulkString(Array("nodes".utf8)),
+                .array(nodes.map { .array($0.flatMap { [.bulkString(Array($0.0.utf8)), $0.1] }) }),
+            ])
+        }
+        func text(_ value: String) -> RESPValue { .bulkString(Array(value.utf8)) }
+        let map = try RedisClusterSlotMap(
+            clusterShards: .array([
+                shard(
+                    [0, 99, 200, 8191],
+                    [
+                        [("role", text("replica")), ("endpoint", text("10.0.0.8")), ("port", .integer(7008))],
+                        [
+                            ("role", text("master")), ("endpoint", text("redis-0.svc")), ("ip", text("10.0.0.1")),
+                            ("port", .integer(7001)),
+                        ],
+                    ]
+                ),
+                // A master with TLS only, and an unknown endpoint: its IP.
+                shard(
+                    [8192, 16383, 100, 199],
+                    [
+                        [
+                            ("role", text("master")), ("endpoint", text("?")), ("ip", text("10.0.0.2")),
+                            ("tls-port", .integer(7102)),
+                        ]
+                    ]
+                ),
+                // A master with no slots yet serves nothing.
+                shard([], [[("role", text("master")), ("ip", text("10.0.0.3")), ("port", .integer(7003))]]),
+            ]),
+            askedHost: "10.0.0.9"
+        )
+        #expect(map.coversEverySlot)
+        #expect(map.node(forSlot: 50) == .init(host: "redis-0.svc", port: 7001))
+        #expect(map.node(forSlot: 150) == .init(host: "10.0.0.2", port: 7102))
+        #expect(map.node(forSlot: 9000) == .init(host: "10.0.0.2", port: 7102))
+        #expect(map.nodes.count == 2)
     }
 }

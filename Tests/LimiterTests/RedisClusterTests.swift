@@ -83,6 +83,11 @@ struct RedisClusterTests {
         }
     }
 
+    /// The kinds of `sidecar_redis_errors_total`, for messages.
+    enum RedisLimiterErrorKinds {
+        static let all = ["timeout", "connection", "reply", "script", "damaged_bucket", "failover", "cluster_down"]
+    }
+
     /// Verdicts counted from concurrent tasks.
     final class Tally: Sendable {
         private let state = Mutex((allowed: [String: Int](), unavailable: 0, total: 0))
@@ -194,7 +199,13 @@ struct RedisClusterTests {
             outcomes.append((outcome.redis, outcome.verdict, outcome.rule))
         }
         #expect(outcomes.map(\.0) == [true, true, true, true, true, true])
-        #expect(outcomes.map(\.1) == [.allowed, .allowed, .allowed, .limited, .allowed, .limited])
+        let errors = RedisLimiterErrorKinds.all.map {
+            ($0, replica.metrics.counter("sidecar_redis_errors_total", [("kind", $0)]))
+        }
+        #expect(
+            outcomes.map(\.1) == [.allowed, .allowed, .allowed, .limited, .allowed, .limited],
+            "Redis errors by kind: \(errors.filter { $0.1 > 0 })"
+        )
         // Alice's fourth is denied by her own bucket; the fleet's part had room and was charged
         // (documented: a part that spent keeps its spend), so Bob's second finds the fleet empty.
         #expect(outcomes[3].2 == "user")

@@ -93,7 +93,9 @@ extension RedisBatcher {
         router: RedisClusterRouter
     ) {
         guard let link, let executor = link.executor else {
-            // No master for the slot, or not connected to it (yet): the failure mode decides.
+            // No master for the slot, or not connected to it (yet): the failure mode decides. A
+            // slot the map gives no master may have one by now: the map is asked again.
+            if link == nil { router.refreshSoon() }
             record(group, outcomes: nil, flight: flight)
             return
         }

@@ -2,7 +2,8 @@ import NIOCore
 
 /// One event loop's view of a Redis Cluster: the slot map and a ``RedisNodeLink`` per master.
 ///
-/// The map is asked for (`CLUSTER SLOTS`, from a ready master or else the seeds in turn) at
+/// The map is asked for (`CLUSTER SHARDS`, or `CLUSTER SLOTS` where Redis is older than 7; from a
+/// ready master or else the seeds in turn) at
 /// start, after a `MOVED`, and while a master is unreachable (its replica may have been promoted);
 /// at most every ``minimumRefreshInterval``. Links follow the map: a new master is connected to
 /// (the script loaded there), a master no longer in the map is closed. Used only on its loop.
@@ -110,16 +111,15 @@ final class RedisClusterRouter {
     {
         let limiter = batcher.limiter
         let timeout = max(limiter.configuration.timeout, .seconds(1))
-        let reply: EventLoopFuture<(RESPValue, String)>
+        let reply: EventLoopFuture<RedisClusterSlotMap>
         var ready = ready
         var addresses = addresses
         if let connection = ready.popLast() {
-            reply = connection.send("CLUSTER", "SLOTS", timeout: timeout).map { ($0, connection.configuration.host) }
+            reply = Self.slotMap(asking: connection, timeout: timeout)
         } else if let address = addresses.popFirst() {
             reply = RedisConnection.connect(configuration: address, on: batcher.eventLoop, logger: limiter.logger)
                 .flatMap { connection in
-                    connection.send("CLUSTER", "SLOTS", timeout: timeout)
-                        .map { ($0, address.host) }
+                    Self.slotMap(asking: connection, timeout: timeout)
                         .always { _ in connection.close().whenComplete { _ in } }
                 }
         } else {
@@ -130,20 +130,33 @@ final class RedisClusterRouter {
             withExtendedLifetime(limiter) {
                 guard case .asking = self.refresh else { return }
                 switch result {
-                case .success(let (reply, host)):
-                    do {
-                        let map = try RedisClusterSlotMap(clusterSlots: reply, askedHost: host)
-                        guard !map.ranges.isEmpty else { throw RedisError.server("CLUSTERDOWN no slot is served") }
-                        self.apply(map)
-                        self.refresh = .idle(last: .now())
-                    } catch {
-                        self.ask(ready: ready, addresses: addresses, failures: failures + ["\(error)"])
-                    }
+                case .success(let map) where map.ranges.isEmpty:
+                    let failure = "\(RedisError.server("CLUSTERDOWN no slot is served"))"
+                    self.ask(ready: ready, addresses: addresses, failures: failures + [failure])
+                case .success(let map):
+                    self.apply(map)
+                    self.refresh = .idle(last: .now())
                 case .failure(let error):
                     self.ask(ready: ready, addresses: addresses, failures: failures + ["\(error)"])
                 }
             }
         }
+    }
+
+    /// The slot map as `connection`'s node sees it: `CLUSTER SHARDS`, or `CLUSTER SLOTS` when
+    /// the node does not know that (Redis before 7).
+    static func slotMap(asking connection: RedisConnection, timeout: TimeAmount) -> EventLoopFuture<RedisClusterSlotMap>
+    {
+        let host = connection.configuration.host
+        return connection.send("CLUSTER", "SHARDS", timeout: timeout)
+            .flatMapThrowing { try RedisClusterSlotMap(clusterShards: $0, askedHost: host) }
+            .flatMapError { error in
+                guard case .server(let message)? = error as? RedisError,
+                    message.lowercased().contains("unknown subcommand")
+                else { return connection.eventLoop.makeFailedFuture(error) }
+                return connection.send("CLUSTER", "SLOTS", timeout: timeout)
+                    .flatMapThrowing { try RedisClusterSlotMap(clusterSlots: $0, askedHost: host) }
+            }
     }
 
     private func finishAsking(failures: [String]) {
