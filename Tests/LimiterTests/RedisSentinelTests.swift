@@ -152,4 +152,100 @@ struct RedisSentinelTests {
         #expect(resumed - promoted <= .seconds(5), "decided again \(resumed - promoted) after the promotion")
         #expect(answeredMeanwhile > 0)
     }
+
+    @Test func anAnnouncedSwitchIsFollowedWithoutWaitingForTheOldMasterToFail() async throws {
+        let master = try await RedisServerProcess.start()
+        defer { master.stop() }
+        let replica = try await RedisServerProcess.start(extraArguments: [
+            "--replicaof", "127.0.0.1", String(master.port),
+        ])
+        defer { replica.stop() }
+        var sentinels: [RedisSentinelProcess] = []
+        defer { for sentinel in sentinels { sentinel.stop() } }
+        for _ in 0..<3 {
+            sentinels.append(
+                try await RedisSentinelProcess.start(masterName: Self.masterName, masterPort: master.port, quorum: 2)
+            )
+        }
+        let watcher = try await RedisConnection.connect(
+            configuration: .init(host: "127.0.0.1", port: sentinels[0].port, requestTimeout: .seconds(5)),
+            on: MultiThreadedEventLoopGroup.singleton.next()
+        ).get()
+        defer { _ = watcher.close() }
+        let discovery = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < discovery {
+            let known = await Self.known(by: watcher)
+            if known.replicas == 1, known.sentinels == 2 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(await Self.known(by: watcher) == (1, 2))
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let metrics = RecordingMetrics()
+        let rules = [try RuleParser.parse(name: "api", "1000/m burst 1000 by header:x-user on GET /api")]
+        let limiter = RedisRateLimiter(
+            rules: rules,
+            configuration: .init(
+                redis: .init(host: "unused.invalid", port: 1, connectTimeout: .seconds(1)),
+                timeout: .milliseconds(500),
+                metricsFactory: metrics,
+                sentinel: RedisSentinel(
+                    sentinels: sentinels.map { .init(host: "127.0.0.1", port: $0.port) },
+                    masterName: Self.masterName
+                )
+            ),
+            failureMode: .closed,
+            group: group,
+            logger: Logger(label: "test.sentinel")
+        )
+        let following = Task { await limiter.followSentinelAnnouncements() }
+        for loop in group.makeIterator() {
+            var connected = false
+            let start = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < start, !connected {
+                let outcome = try await Self.decide(limiter, on: loop)
+                connected = outcome.pending && outcome.verdict == .allowed
+                if !connected { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(connected, "a loop did not reach the master through the sentinels")
+        }
+        // Give the subscription a moment to be in place on a sentinel.
+        try await Task.sleep(for: .milliseconds(500))
+
+        // A manual failover: the old master stays up and becomes a replica, so no connection
+        // drops. No check is sent until a loop has moved: only the announcement tells them.
+        let asked = ContinuousClock.now
+        #expect(try await watcher.send("SENTINEL", "FAILOVER", Self.masterName).get() == .simpleString("OK"))
+        var switchedAt: ContinuousClock.Instant?
+        var movedAt: ContinuousClock.Instant?
+        while ContinuousClock.now - asked < .seconds(30) {
+            if switchedAt == nil, await Self.masterPort(asking: watcher) == replica.port { switchedAt = .now }
+            // A loop connected to the new address: the failover is counted.
+            if metrics.counter("sidecar_redis_failovers_total") == 1 {
+                movedAt = .now
+                break
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let switched = try #require(switchedAt, "the sentinels did not switch the master")
+        let moved = try #require(movedAt, "the limiter did not follow the announcement")
+        print("Sentinel announcement: the limiter connected to the new master \(moved - switched) after the switch")
+        #expect(moved - switched <= .seconds(5))
+        // Both loops decide on the new master (the second one moves as the first did).
+        for loop in group.makeIterator() {
+            var decided = false
+            let deadline = ContinuousClock.now + .seconds(5)
+            while !decided, ContinuousClock.now < deadline {
+                let outcome = try await Self.decide(limiter, on: loop)
+                decided = outcome.pending && outcome.verdict == .allowed
+                if !decided { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(decided)
+        }
+        #expect(metrics.counter("sidecar_redis_failovers_total") == 1)
+        following.cancel()
+        await following.value
+        await limiter.shutdown()
+        try await group.shutdownGracefully()
+    }
 }

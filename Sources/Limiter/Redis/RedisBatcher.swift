@@ -371,6 +371,12 @@ final class RedisBatcher {
         for request in batch { request.receiver.rateLimitDecided(fallback(request.matches)) }
     }
 
+    /// The sentinels announced a new master: the link leaves the old one.
+    func masterSwitched(to host: String, port: Int) {
+        guard case .single(let link) = topology else { return }
+        link.masterSwitched(to: host, port: port)
+    }
+
     /// A link's attempt to connect or load the script failed.
     func linkAttemptFailed(_ link: RedisNodeLink, error: any Error) {
         let now = NIODeadline.now()

@@ -89,7 +89,8 @@ public struct RedisConnectionStateMachine: Sendable {
         return backOff()
     }
 
-    /// A reply said the server cannot take writes now (see ``RedisError/isFailover``).
+    /// A reply said the server cannot take writes now (see ``RedisError/isFailover``), or the
+    /// sentinels announced another master.
     public mutating func failoverReplied() -> Action {
         guard state == .ready else { return .none }
         state = .draining

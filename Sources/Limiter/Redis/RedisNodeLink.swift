@@ -48,6 +48,13 @@ final class RedisNodeLink {
         run(state.failoverReplied())
     }
 
+    /// The sentinels announced `host:port` as the master: a connection elsewhere is drained, and
+    /// the next one asks the sentinels again.
+    func masterSwitched(to host: String, port: Int) {
+        if let server = connection?.configuration, server.host == host, server.port == port { return }
+        run(state.failoverReplied())
+    }
+
     /// Closes the connection for good.
     func close() {
         run(state.close())

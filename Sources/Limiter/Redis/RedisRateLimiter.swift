@@ -127,6 +127,22 @@ public final class RedisRateLimiter: RateLimiter {
         return batcher(on: eventLoop).check(matches, request: request, receiver: receiver)
     }
 
+    /// Follows the sentinels' `+switch-master` announcements until the task is cancelled (at
+    /// once returns without Sentinel): on a switch every loop leaves the old master and asks the
+    /// sentinels again, without waiting for the old master's connection to fail.
+    public func followSentinelAnnouncements() async {
+        guard let sentinel = configuration.sentinel, let loop = batchers.loops.first else { return }
+        await sentinel.followSwitches(on: loop, logger: logger) { change in
+            self.logger.info(
+                "the sentinels switched the Redis master",
+                metadata: ["master": "\(change.masterName)", "redis": "\(change.host):\(change.port)"]
+            )
+            for loop in self.batchers.loops {
+                loop.execute { self.batcher(on: loop).masterSwitched(to: change.host, port: change.port) }
+            }
+        }
+    }
+
     /// A loop's connection is ready at `address`: a different address than the last one any loop
     /// reached means the master moved (a Sentinel promotion, a DNS failover), counted once.
     func connected(to address: SocketAddress?) {

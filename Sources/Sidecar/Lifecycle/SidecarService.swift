@@ -70,6 +70,9 @@ struct SidecarService: Service {
             if let heartbeat = limiters.heartbeat(configuration: configuration, group: group, logger: logger) {
                 tasks.addTask { await heartbeat.run() }
             }
+            if let redis = limiters.redis, configuration.redisMode == .sentinel {
+                tasks.addTask { await redis.followSentinelAnnouncements() }
+            }
             try? await gracefulShutdown()
             // /readyz answers 503 from now on, while in-flight requests finish.
             draining.set()
