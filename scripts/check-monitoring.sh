@@ -5,7 +5,7 @@
 #   - dashboard.json is valid JSON, has the datasource and instance variables,
 #     and each panel query is valid PromQL (checked by promtool as a rule),
 #   - every sidecar_* and process_* metric name in these files is one of
-#     DESIGN.md section 7 (histograms also with _bucket, _sum, _count).
+#     the README's metrics table (histograms also with _bucket, _sum, _count).
 # Needs promtool and python3; runs yamllint too when it is installed.
 # Usage: scripts/check-monitoring.sh (from any directory).
 set -euo pipefail
@@ -44,7 +44,7 @@ import sys
 
 directory, rules_out = sys.argv[1], sys.argv[2]
 
-# DESIGN.md section 7.
+# The README's metrics table.
 counters_gauges = {
     "sidecar_http_requests_total",
     "sidecar_upstream_errors_total",

@@ -101,6 +101,7 @@ private func problems(_ environment: [String: String]) -> [String] {
                 "SIDECAR_EVENT_LOOPS=\(min(System.coreCount, 256))",
                 "SIDECAR_LOG_LEVEL=info",
                 "SIDECAR_ACCESS_LOG=off",
+                "SIDECAR_LOG_FORMAT=\(LogFormat.forStandardError.rawValue)",
             ]
         )
     }
@@ -164,6 +165,8 @@ private func problems(_ environment: [String: String]) -> [String] {
         ("SIDECAR_LOG_LEVEL", "DEBUG", "debug"),
         ("SIDECAR_LOG_LEVEL", "critical", "critical"),
         ("SIDECAR_ACCESS_LOG", "json", "json"),
+        ("SIDECAR_LOG_FORMAT", "json", "json"),
+        ("SIDECAR_LOG_FORMAT", "TEXT", "text"),
     ])
     func validValue(variable: String, value: String, effective: String) throws {
         let lines = try SidecarConfiguration.load(environment: [variable: value]).effectiveLines()
@@ -262,6 +265,7 @@ private func problems(_ environment: [String: String]) -> [String] {
         ("SIDECAR_EVENT_LOOPS", "0", "expected a whole number from 1 to 256"),
         ("SIDECAR_LOG_LEVEL", "verbose", "expected one of trace, debug, info, notice, warning, error, critical"),
         ("SIDECAR_ACCESS_LOG", "text", "expected one of off, json"),
+        ("SIDECAR_LOG_FORMAT", "logfmt", "expected one of text, json"),
         ("SIDECAR_LIMIT_API", "lots/s", #"expected "<count>/<period>""#),
         ("SIDECAR_LIMIT_", "10/s", "expected a rule name"),
         ("SIDECAR_LIMIT_A-B", "10/s", "expected a rule name of letters, digits and _"),

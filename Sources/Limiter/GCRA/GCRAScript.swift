@@ -1,4 +1,4 @@
-/// The Redis Lua script that decides a ``GCRABatch`` atomically (DESIGN.md §5).
+/// The Redis Lua script that decides a ``GCRABatch`` atomically (README, "The Redis script").
 ///
 /// Contract:
 /// - `KEYS`: the distinct bucket keys of the batch (see ``RedisBucketKey``).

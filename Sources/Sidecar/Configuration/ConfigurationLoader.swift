@@ -190,6 +190,9 @@ struct ConfigurationLoader {
                 try Parse.choice(text, of: AccessLogFormat.self)
             }
         )
+        configuration.logFormat = value(.logFormat, default: LogFormat.forStandardError) { text throws(ValueProblem) in
+            try Parse.choice(text, of: LogFormat.self)
+        }
         configuration.upstreamMaxConnections = value(
             .upstreamMaxConnections,
             default: UpstreamPool.defaultMaxConnections

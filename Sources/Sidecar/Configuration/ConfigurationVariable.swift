@@ -1,6 +1,6 @@
 import Configuration
 
-/// A `SIDECAR_*` variable of DESIGN.md §4, in the order of its table (`SIDECAR_LIMIT_<NAME>` aside).
+/// A `SIDECAR_*` variable, in the order of the README's variables table (`SIDECAR_LIMIT_<NAME>` aside).
 enum ConfigurationVariable: String, CaseIterable, Sendable {
     case listen = "SIDECAR_LISTEN"
     case upstream = "SIDECAR_UPSTREAM"
@@ -36,6 +36,7 @@ enum ConfigurationVariable: String, CaseIterable, Sendable {
     case eventLoops = "SIDECAR_EVENT_LOOPS"
     case logLevel = "SIDECAR_LOG_LEVEL"
     case accessLog = "SIDECAR_ACCESS_LOG"
+    case logFormat = "SIDECAR_LOG_FORMAT"
 
     /// The prefix of rule variables; the rest of the name, lower-cased, is the rule's name.
     static let rulePrefix = "SIDECAR_LIMIT_"

@@ -59,6 +59,7 @@ extension SidecarConfiguration {
             case .eventLoops: shown = String(eventLoops)
             case .logLevel: shown = logLevel.rawValue
             case .accessLog: shown = accessLog.rawValue
+            case .logFormat: shown = logFormat.rawValue
             }
             lines.append("\(variable.rawValue)=\(shown)")
             // Rules sit where the reference table lists them.

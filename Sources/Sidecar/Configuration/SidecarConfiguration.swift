@@ -1,6 +1,14 @@
 import Limiter
 import Logging
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The sidecar's effective configuration, read from `SIDECAR_*` environment variables.
 struct SidecarConfiguration: Sendable, Equatable {
     /// Public listener (`SIDECAR_LISTEN`).
@@ -57,6 +65,8 @@ struct SidecarConfiguration: Sendable, Equatable {
     var logLevel: Logger.Level
     /// Access log format (`SIDECAR_ACCESS_LOG`).
     var accessLog: AccessLogFormat
+    /// Application log format (`SIDECAR_LOG_FORMAT`).
+    var logFormat: LogFormat = .text
     /// Whether the plain-HTTP listener also accepts HTTP/2 with prior knowledge (`SIDECAR_H2C`).
     var h2c: Bool = false
     /// What happens to `%2F` and `%5C` in request paths (`SIDECAR_ENCODED_SLASHES`).
@@ -183,4 +193,12 @@ enum RateLimitHeaderMode: String, Sendable, Hashable, CaseIterable {
 /// `SIDECAR_ACCESS_LOG`.
 enum AccessLogFormat: String, Sendable, Hashable, CaseIterable {
     case off, json
+}
+
+/// `SIDECAR_LOG_FORMAT`: swift-log's plain text, or one JSON object per line.
+enum LogFormat: String, Sendable, Hashable, CaseIterable {
+    case text, json
+
+    /// `text` when standard error is a terminal (a person reads it), else `json` (a collector does).
+    static var forStandardError: LogFormat { isatty(STDERR_FILENO) == 1 ? .text : .json }
 }

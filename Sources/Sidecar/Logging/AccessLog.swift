@@ -46,7 +46,8 @@ final class AccessLog: Sendable {
         }
     }
 
-    private static func fixed(_ value: Double, digits: Int) -> String {
+    /// `value` with `digits` decimals, as JSON numbers are written in both logs.
+    static func fixed(_ value: Double, digits: Int) -> String {
         var scale = 1.0
         for _ in 0..<digits { scale *= 10 }
         let scaled = (value * scale).rounded()

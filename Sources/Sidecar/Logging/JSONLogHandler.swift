@@ -1,0 +1,96 @@
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// swift-log's handler for `SIDECAR_LOG_FORMAT=json`: one JSON object per line on standard error,
+/// with `time` (seconds since 1970, as the access log writes it), `level`, `logger` (the label),
+/// `source` (the module), `message`, then the metadata as fields (a field named like one of
+/// those gets the prefix `metadata_`).
+struct JSONLogHandler: LogHandler {
+    let label: String
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+    var metadataProvider: Logger.MetadataProvider?
+    /// Where lines go: standard error, or a test's capture.
+    private let write: @Sendable (String) -> Void
+
+    init(
+        label: String,
+        metadataProvider: Logger.MetadataProvider? = nil,
+        write: @escaping @Sendable (String) -> Void = JSONLogHandler.writeToStandardError
+    ) {
+        self.label = label
+        self.metadataProvider = metadataProvider
+        self.write = write
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    static let reservedFields: Set<String> = ["time", "level", "logger", "source", "message"]
+
+    func log(
+        level: Logger.Level,
+        message: Logger.Message,
+        metadata explicit: Logger.Metadata?,
+        source: String,
+        file: String,
+        function: String,
+        line: UInt
+    ) {
+        var fields = metadata
+        if let provided = metadataProvider?.get() { fields.merge(provided) { $1 } }
+        if let explicit { fields.merge(explicit) { $1 } }
+        var text = "{\"time\":\(AccessLog.fixed(Double(wallClockNanoseconds()) / 1e9, digits: 6))"
+        text += ",\"level\":\"\(level.rawValue)\""
+        text += ",\"logger\":\(LocalResponse.jsonString(label))"
+        text += ",\"source\":\(LocalResponse.jsonString(source))"
+        text += ",\"message\":\(LocalResponse.jsonString(message.description))"
+        for key in fields.keys.sorted() {
+            let name = Self.reservedFields.contains(key) ? "metadata_" + key : key
+            text += ",\(LocalResponse.jsonString(name)):\(Self.json(fields[key]!))"
+        }
+        write(text + "}\n")
+    }
+
+    /// `value` as JSON: strings as strings, lists as arrays, dictionaries as objects.
+    static func json(_ value: Logger.Metadata.Value) -> String {
+        switch value {
+        case .string(let text): return LocalResponse.jsonString(text)
+        case .stringConvertible(let convertible): return LocalResponse.jsonString(convertible.description)
+        case .array(let values): return "[" + values.map(json).joined(separator: ",") + "]"
+        case .dictionary(let entries):
+            let members = entries.keys.sorted().map { "\(LocalResponse.jsonString($0)):\(json(entries[$0]!))" }
+            return "{" + members.joined(separator: ",") + "}"
+        }
+    }
+
+    /// One write(2) per line: lines from several threads never interleave.
+    @Sendable static func writeToStandardError(_ line: String) {
+        var line = line
+        line.withUTF8 { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = systemWrite(STDERR_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
+                if written <= 0 {
+                    if written < 0 && errno == EINTR { continue }
+                    return
+                }
+                offset += written
+            }
+        }
+    }
+}
+
+/// write(2), named apart from the handler's `write` property.
+private func systemWrite(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+    write(descriptor, bytes, count)
+}
