@@ -11,15 +11,23 @@ REDIS_PORT=${REDIS_PORT:-18379}
 WORK=$(mktemp -d /tmp/sidecar-demo.XXXXXX)
 PIDS=()
 cleanup() {
+  if [[ -f $WORK/redis.pid ]]; then PIDS+=("$(cat "$WORK/redis.pid")"); fi
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  if [[ -f $WORK/redis.pid ]]; then kill "$(cat "$WORK/redis.pid")" 2>/dev/null || true; fi
+  # Wait (at most 10 s) until they are gone: a process still exiting would keep its port from the
+  # next run, or write its log into $WORK while it is removed.
+  for _ in $(seq 1 100); do
+    local alive=0
+    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [[ $alive -eq 0 ]] && break
+    sleep 0.1
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
 wait_port() {
   for _ in $(seq 1 100); do
-    (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+    (: >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
     sleep 0.1
   done
   echo "port $1 did not open" >&2
@@ -63,7 +71,7 @@ step "the same over HTTP/1.1: forwarding headers added, X-Request-ID echoed, rat
 step "TLS 1.1 is refused; TLS 1.3 negotiates h2"
 echo | timeout 5 openssl s_client -connect "127.0.0.1:$PORT" -tls1_1 2>&1 | grep -m1 -o 'alert protocol version' | sed 's/^/  TLS 1.1: /' || true
 echo | timeout 5 openssl s_client -connect "127.0.0.1:$PORT" -tls1_3 -alpn h2,http/1.1 2>/dev/null |
-  grep -E '^(New,|ALPN)' | sed 's/^/  TLS 1.3: /'
+  grep -a -E '^(New,|ALPN)' | sed 's/^/  TLS 1.3: /'
 
 step "a POST with a 512 KiB body, streamed"
 head -c 524288 /dev/zero | "${CURL[@]}" -X POST --data-binary @- "$URL/jobs" | sed 's/^/  /'
