@@ -5,7 +5,7 @@ PEERS ?= ../shared/bench/peers.sh
 # Debian packages the build, the tests and the demo use.
 APT_PACKAGES := libhiredis-dev pkg-config redis-server python3 python3-venv curl openssl prometheus yamllint nghttp2-client
 
-.PHONY: deps tools build release run demo test lint lint-deploy image format bench clean
+.PHONY: deps tools build release run demo demo-venv test lint lint-deploy image format bench clean
 
 deps:
 	@scripts/install-deps.sh $(APT_PACKAGES)
@@ -19,9 +19,22 @@ release: deps
 run: build
 	$(SWIFT) run sidecar
 
-demo: deps
+demo: deps demo-venv
 	$(SWIFT) build --product sidecar
 	scripts/demo.sh .build/debug/sidecar
+
+# The demo gateway's venv (FastAPI, uvicorn, PyJWT from PyPI, as pinned in the requirements),
+# made again when the requirements change. scripts/demo.sh runs uvicorn from it.
+DEMO_VENV := .build-demo-venv
+DEMO_REQUIREMENTS := demo/gateway/requirements.txt
+
+demo-venv: $(DEMO_VENV)/requirements.txt
+
+$(DEMO_VENV)/requirements.txt: $(DEMO_REQUIREMENTS)
+	@python3 -c 'import ensurepip' 2>/dev/null || scripts/install-deps.sh python3-venv
+	@test -x $(DEMO_VENV)/bin/pip || python3 -m venv --clear $(DEMO_VENV)
+	$(DEMO_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(DEMO_REQUIREMENTS)
+	cp $(DEMO_REQUIREMENTS) $@
 
 # Python tools the tests run (in a venv, not the system Python): sslyze, and Starlette served by
 # uvicorn as the real gateway stack of the request-target differential test.
@@ -60,4 +73,4 @@ bench: release
 	bench/tls-h2.sh .build/release/sidecar
 
 clean:
-	rm -rf .build
+	rm -rf .build $(DEMO_VENV)
