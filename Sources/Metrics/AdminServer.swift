@@ -4,7 +4,8 @@ import NIOHTTP1
 import NIOPosix
 import Prometheus
 
-/// The admin listener (`SIDECAR_ADMIN_LISTEN`): `/metrics`, `/healthz` and `/readyz`, never proxied.
+/// The admin listener (`SIDECAR_ADMIN_LISTEN`): `/metrics`, `/healthz`, `/readyz` and `/drain`,
+/// never proxied.
 public final class AdminServer: Sendable {
     /// What the admin endpoints report.
     public struct Sources: Sendable {
@@ -14,14 +15,19 @@ public final class AdminServer: Sendable {
         public var http: HTTPMetrics?
         /// Whether the sidecar should receive traffic (`/readyz`).
         public var isReady: @Sendable () async -> Bool
+        /// Drains the proxy (`/drain`, a pod's `preStop`) given the request's query; answers once
+        /// drained, with the status and text to send.
+        public var drain: (@Sendable (_ query: String?) async -> (HTTPResponseStatus, String))?
 
         public init(
             registry: PrometheusCollectorRegistry,
             http: HTTPMetrics?,
+            drain: (@Sendable (_ query: String?) async -> (HTTPResponseStatus, String))? = nil,
             isReady: @escaping @Sendable () async -> Bool
         ) {
             self.registry = registry
             self.http = http
+            self.drain = drain
             self.isReady = isReady
         }
     }
@@ -121,7 +127,9 @@ public final class AdminServer: Sendable {
     }
 
     private func respond(to request: HTTPRequestHead) async -> (HTTPResponseStatus, String, ByteBuffer) {
-        let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
+        let parts = request.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let path = parts.first.map(String.init) ?? request.uri
+        let query = parts.count > 1 ? String(parts[1]) : nil
         guard request.method == .GET || request.method == .HEAD else {
             return (.methodNotAllowed, "text/plain; charset=utf-8", ByteBuffer(string: "GET or HEAD only\n"))
         }
@@ -138,8 +146,13 @@ public final class AdminServer: Sendable {
                 return (.ok, "text/plain; charset=utf-8", ByteBuffer(string: "ready\n"))
             }
             return (.serviceUnavailable, "text/plain; charset=utf-8", ByteBuffer(string: "not ready\n"))
+        case "/drain" where sources.drain != nil:
+            let (status, text) = await sources.drain!(query)
+            return (status, "text/plain; charset=utf-8", ByteBuffer(string: text + "\n"))
         default:
-            return (.notFound, "text/plain; charset=utf-8", ByteBuffer(string: "/metrics, /healthz or /readyz\n"))
+            return (
+                .notFound, "text/plain; charset=utf-8", ByteBuffer(string: "/metrics, /healthz, /readyz or /drain\n")
+            )
         }
     }
 }

@@ -29,6 +29,7 @@ struct SidecarService: Service {
         let server: ProxyServer
         let admin: AdminServer
         let draining = DrainFlag()
+        let drainer = Drainer()
         do {
             server = try await ProxyServer.start(
                 configuration: configuration,
@@ -44,7 +45,28 @@ struct SidecarService: Service {
                 host: configuration.adminListen.host,
                 port: configuration.adminListen.port,
                 group: group,
-                sources: AdminServer.Sources(registry: metrics.registry, http: http) {
+                sources: AdminServer.Sources(
+                    registry: metrics.registry,
+                    http: http,
+                    drain: { [configuration, logger] query in
+                        // `/drain?after=5s`: not ready, and every connection closes after its
+                        // exchange, at once; the listener stays open `after` (while load
+                        // balancers stop sending here), then drains; answered once drained.
+                        let delay: Duration
+                        switch DrainRequest.delay(query: query) {
+                        case .success(let parsed): delay = parsed
+                        case .failure(let problem): return (.badRequest, problem.expected)
+                        }
+                        draining.set()
+                        logger.info("drain asked on the admin port", metadata: ["after": "\(delay)"])
+                        await drainer.drain { [server] in
+                            server.closeConnectionsAfterTheirExchange()
+                            try? await Task.sleep(for: delay)
+                            await server.drain(grace: configuration.shutdownGrace)
+                        }
+                        return (.ok, "drained")
+                    }
+                ) {
                     !draining.isSet ? await probe.isReachable() : false
                 },
                 logger: logger
@@ -79,7 +101,8 @@ struct SidecarService: Service {
             // The listener, its connections and the upstream pools stop first; then the admin
             // server, the certificate reloader and the heartbeat (awaited by the task group), then
             // the Redis connections; the event loops last, once nothing is left to run on them.
-            await server.drain(grace: configuration.shutdownGrace)
+            // After a `/drain` (a preStop), this waits for that one and drains nothing more.
+            await drainer.drain { await server.drain(grace: configuration.shutdownGrace) }
             tasks.cancelAll()
         }
         await limiters.redis?.shutdown()
@@ -259,7 +282,42 @@ private final class LocalShare: Sendable {
     }
 }
 
-/// Set once draining begins after SIGTERM.
+/// Runs the proxy's drain once, whoever asks first (`/drain` or SIGTERM); every caller returns
+/// when it has finished.
+actor Drainer {
+    private var running: Task<Void, Never>?
+
+    func drain(_ body: @escaping @Sendable () async -> Void) async {
+        if let running { return await running.value }
+        let task = Task { await body() }
+        running = task
+        await task.value
+    }
+}
+
+/// `/drain`'s query: `after=<duration>` (default 0), how long the listener stays open first.
+enum DrainRequest {
+    static func delay(query: String?) -> Result<Duration, ValueProblem> {
+        guard let query, !query.isEmpty else { return .success(.zero) }
+        var delay = Duration.zero
+        for pair in query.split(separator: "&") {
+            let field = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard field.count == 2, field[0] == "after" else {
+                return .failure(
+                    ValueProblem("unknown query \"\(pair)\"; /drain takes after=<duration>, such as after=5s")
+                )
+            }
+            do {
+                delay = try ConfigurationValueParser.duration(String(field[1]))
+            } catch {
+                return .failure(ValueProblem("after: \(error.expected)"))
+            }
+        }
+        return .success(delay)
+    }
+}
+
+/// Set once draining begins (SIGTERM, or `/drain`).
 final class DrainFlag: Sendable {
     private let flag = Atomic<Bool>(false)
 

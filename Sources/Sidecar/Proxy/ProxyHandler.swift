@@ -62,6 +62,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         )
         peer = context.channel.remoteAddress?.ipAddress.map(settings.forwarding.peer)
         if context.channel.isActive { state.connectionActive() }
+        if settings.drain.hasStarted { state.closeAfterExchange() }
         finishEvent()
     }
 
@@ -129,6 +130,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         if event is ChannelShouldQuiesceEvent {
             if state.quiesce() == .close { context.close(promise: nil) }
             finishEvent()
+            return
+        }
+        if event is CloseAfterExchangeEvent {
+            state.closeAfterExchange()
             return
         }
         context.fireUserInboundEventTriggered(event)

@@ -358,6 +358,12 @@ struct ProxyStateMachine {
         return hadUpstream ? .abortUpstream : .none
     }
 
+    /// The server is about to drain (`/drain`): the current exchange, or the next one if idle,
+    /// is the last (`Connection: close`); the connection stays open until then.
+    mutating func closeAfterExchange() {
+        isQuiescing = true
+    }
+
     /// The server began draining.
     enum QuiesceAction: Equatable { case none, close }
 

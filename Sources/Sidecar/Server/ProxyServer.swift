@@ -20,6 +20,7 @@ final class ProxyServer: Sendable {
     /// The upstream pools, one per event loop.
     let pools: UpstreamPools
     private let connections: ConnectionCounter
+    private let connectionDrain: ConnectionDrain
     private let logger: Logger
 
     private init(
@@ -27,8 +28,10 @@ final class ProxyServer: Sendable {
         quiescing: ServerQuiescingHelper,
         pools: UpstreamPools,
         connections: ConnectionCounter,
+        connectionDrain: ConnectionDrain,
         logger: Logger
     ) throws {
+        self.connectionDrain = connectionDrain
         self.channel = channel
         self.quiescing = Mutex(quiescing)
         self.pools = pools
@@ -121,6 +124,7 @@ final class ProxyServer: Sendable {
                     return channel.close()
                 }
                 metrics?.handles.activeConnections.set(Int64(connections.count))
+                settings.drain.register(channel)
                 channel.closeFuture.whenComplete { _ in
                     connections.close()
                     metrics?.handles.activeConnections.set(Int64(connections.count))
@@ -137,6 +141,7 @@ final class ProxyServer: Sendable {
             quiescing: quiescing,
             pools: pools,
             connections: connections,
+            connectionDrain: settings.drain,
             logger: logger
         )
         logger.info(
@@ -144,6 +149,13 @@ final class ProxyServer: Sendable {
             metadata: ["address": "\(server.localAddress)", "upstream": "\(configuration.upstream)"]
         )
         return server
+    }
+
+    /// The first phase of a `/drain`: every connection closes after its current exchange, while
+    /// the listener still accepts (see ``CloseAfterExchangeEvent``).
+    func closeConnectionsAfterTheirExchange() {
+        logger.info("connections close after their exchange", metadata: ["connections": "\(connections.count)"])
+        connectionDrain.start()
     }
 
     /// Stops accepting, lets exchanges in flight finish within `grace`, then closes what is left.
