@@ -260,10 +260,3 @@ final class ConnectionCounter: Sendable {
         open_.wrappingSubtract(1, ordering: .relaxed)
     }
 }
-
-extension TimeAmount {
-    init(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
-}

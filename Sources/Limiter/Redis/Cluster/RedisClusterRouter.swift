@@ -136,6 +136,9 @@ final class RedisClusterRouter {
                 case .success(let map):
                     self.apply(map)
                     self.refresh = .idle(last: .now())
+                    // Slots without a master (a cluster still forming, a failover under way):
+                    // asked again until every slot has one.
+                    if !map.coversEverySlot { self.refreshSoon() }
                 case .failure(let error):
                     self.ask(ready: ready, addresses: addresses, failures: failures + ["\(error)"])
                 }
