@@ -452,7 +452,7 @@ done
 }
 # Warnings (1.29 ignores `configs:` outside a swarm; Compose v2 mounts them).
 sed 's/^/  docker-compose says: /' "$tmp/compose.err"
-echo "  ok: $(grep -cE '^  [a-z0-9-]+:$' "$tmp/compose.out") top-level entries rendered; services: $(sed -n '/^services:/,/^[a-z]/p' "$tmp/compose.out" | grep -oE '^  [a-z0-9-]+' | tr -d ' ' | tr '\n' ' ')"
+echo "  ok, services: $(sed -n '/^services:/,/^[a-z]/p' "$tmp/compose.out" | grep -oE '^  [a-z0-9-]+' | tr -d ' ' | tr '\n' ' ')"
 
 if [[ $engine == chroot ]]; then
   echo
