@@ -5,7 +5,7 @@ PEERS ?= ../shared/bench/peers.sh
 # Debian packages the build, the tests and the demo use.
 APT_PACKAGES := libhiredis-dev pkg-config redis-server python3 python3-venv curl openssl prometheus yamllint nghttp2-client
 
-.PHONY: deps tools build release run demo demo-venv test lint lint-deploy image format bench clean
+.PHONY: deps tools build release run demo demo-venv test lint lint-deploy image image-check format bench clean
 
 deps:
 	@scripts/install-deps.sh $(APT_PACKAGES)
@@ -59,6 +59,13 @@ lint-deploy:
 # The container image (needs a Docker engine).
 image:
 	docker build -f docker/Dockerfile -t sidecar .
+
+# The image built and run by a real Docker engine (its own dockerd, needs root): base images made
+# with debootstrap and the local Swift toolchain, `docker build`, then the hardened container with
+# the k8s settings: --version, a TLS request, /metrics, HEALTHCHECK healthy, `docker stop` exit 0;
+# `docker-compose config` of the production file. Cache: /var/lib/sidecar-image-check.
+image-check:
+	scripts/image-check.sh
 
 format:
 	$(SWIFT) format --in-place --recursive Package.swift Sources Tests

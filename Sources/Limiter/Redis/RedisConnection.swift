@@ -74,7 +74,7 @@ public final class RedisConnection: Sendable {
     ) -> EventLoopFuture<RedisConnection> {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(configuration.connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if configuration.useTLS {

@@ -215,7 +215,7 @@ final class UpstreamPool {
         let configured =
             bootstrap
             .connectTimeout(connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // The connection speaks HTTP/1 itself; every header field it sends was checked
