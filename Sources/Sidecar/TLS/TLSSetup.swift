@@ -42,7 +42,11 @@ struct TLSSetup: Sendable {
                 if let expiry = diff.currentX509CertificateChain.first?.notValidAfter {
                     metrics.certificateExpiry.set(expiry.timeIntervalSince1970)
                 }
-                if diff.previousCertificateChain != nil {
+                // The reloader reports every read (each second); a pair that did not change is not news.
+                if let previous = diff.previousX509CertificateChain,
+                    previous != diff.currentX509CertificateChain
+                        || diff.previousX509PrivateKey != diff.currentX509PrivateKey
+                {
                     logger.info(
                         "TLS certificate reloaded",
                         metadata: [
