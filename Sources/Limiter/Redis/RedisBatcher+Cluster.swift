@@ -100,19 +100,14 @@ extension RedisBatcher {
             return
         }
         let limiter = self.limiter
-        let started = NIODeadline.now()
+        let sent = NIODeadline.now()
         executor.execute(group.assembly.batch, timeout: limiter.configuration.timeout, asking: asking, flush: flush)
             .assumeIsolated()
             .whenComplete { result in
                 withExtendedLifetime(limiter) {
-                    let now = NIODeadline.now()
-                    limiter.metrics.requestDuration.recordNanoseconds((now - started).nanoseconds)
+                    let now = self.batchAnswered(result, keys: group.assembly.batch.keys, sent: sent, link: link)
                     switch result {
                     case .success(let reply):
-                        self.breaker.recordSuccess()
-                        if !reply.damagedKeyIndices.isEmpty {
-                            limiter.damagedBuckets(reply.damagedKeyIndices.map { group.assembly.batch.keys[$0] })
-                        }
                         let outcomes = zip(group.assembly.placements, reply.results).map { placement, result in
                             GCRABatchAssembly.PartOutcome(
                                 outcome: GCRABatchAssembly.outcome(of: result, placement: placement),
@@ -169,7 +164,6 @@ extension RedisBatcher {
             return
         }
         batchFailed(error, now: now)
-        if redisError?.isFailover == true { link.failoverReplied() }
         if redisError?.isFailover == true || redisError?.isClusterDown == true { router.refreshSoon() }
         record(group, outcomes: nil, flight: flight)
     }

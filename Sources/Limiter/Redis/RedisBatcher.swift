@@ -237,22 +237,17 @@ final class RedisBatcher {
             rules: limiter.matcher.rules,
             parameters: limiter.parameters
         )
-        let batchKeys = assembly.batch.keys
+        let keys = assembly.batch.keys
         let placements = assembly.placements
-        let started = NIODeadline.now()
+        let sent = NIODeadline.now()
         executor.execute(assembly.batch, timeout: limiter.configuration.timeout)
             .assumeIsolated()
             .whenComplete { result in
                 withExtendedLifetime(limiter) {
-                    let now = NIODeadline.now()
-                    limiter.metrics.requestDuration.recordNanoseconds((now - started).nanoseconds)
+                    let now = self.batchAnswered(result, keys: keys, sent: sent, link: link)
                     switch result {
                     case .success(let reply):
-                        self.breaker.recordSuccess()
                         limiter.metrics.up?.record(1)
-                        if !reply.damagedKeyIndices.isEmpty {
-                            limiter.damagedBuckets(reply.damagedKeyIndices.map { batchKeys[$0] })
-                        }
                         for (request, (placement, result)) in zip(batch, zip(placements, reply.results)) {
                             let outcome = GCRABatchAssembly.outcome(of: result, placement: placement)
                             request.receiver.rateLimitDecided(
@@ -261,18 +256,42 @@ final class RedisBatcher {
                                     outcome: outcome,
                                     enforced: placement.enforced,
                                     result: result,
-                                    sent: started
+                                    sent: sent
                                 )
                             )
                         }
                     case .failure(let error):
                         self.batchFailed(error, now: now)
                         if !self.breaker.isClosed { limiter.metrics.up?.record(0) }
-                        if (error as? RedisError)?.isFailover == true { link.failoverReplied() }
                         for request in batch { request.receiver.rateLimitDecided(self.fallback(request.matches)) }
                     }
                 }
             }
+    }
+
+    /// What every batch's answer does first, on the loop, in both topologies: the round trip
+    /// (from `sent`) is timed; a reply tells the breaker that Redis answers and counts the damaged
+    /// buckets among `keys`; a reply that the server cannot take writes (`READONLY`, `LOADING`)
+    /// drains `link`. Returns the time the answer came. (A plain call, not a wrapper taking the
+    /// caller's closure: that would allocate a closure context per batch.)
+    func batchAnswered(
+        _ result: Result<GCRAScriptReply, any Error>,
+        keys: [String],
+        sent: NIODeadline,
+        link: RedisNodeLink
+    ) -> NIODeadline {
+        let now = NIODeadline.now()
+        limiter.metrics.requestDuration.recordNanoseconds((now - sent).nanoseconds)
+        switch result {
+        case .success(let reply):
+            breaker.recordSuccess()
+            if !reply.damagedKeyIndices.isEmpty {
+                limiter.damagedBuckets(reply.damagedKeyIndices.map { keys[$0] })
+            }
+        case .failure(let error):
+            if (error as? RedisError)?.isFailover == true { link.failoverReplied() }
+        }
+        return now
     }
 
     /// The decision `outcome` (with `result`, the limiting bucket's numbers) means for `request`;
