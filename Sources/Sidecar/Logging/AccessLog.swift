@@ -32,18 +32,7 @@ final class AccessLog: Sendable {
         line += ",\"request_id\":\(LocalResponse.jsonString(entry.requestID))"
         if let client = entry.client { line += ",\"client\":\(LocalResponse.jsonString(client))" }
         line += ",\"source\":\"\(entry.source)\"}\n"
-        // One write(2) per line: lines from several event loops never interleave.
-        line.withUTF8 { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = write(STDOUT_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
-                if written <= 0 {
-                    if written < 0 && errno == EINTR { continue }
-                    return
-                }
-                offset += written
-            }
-        }
+        writeLine(line, to: STDOUT_FILENO)
     }
 
     /// `value` with `digits` decimals, as JSON numbers are written in both logs.
@@ -55,6 +44,23 @@ final class AccessLog: Sendable {
         let fraction = Int64(abs(scaled) - abs(Double(whole)) * scale)
         let fractionText = String(fraction)
         return "\(whole).\(String(repeating: "0", count: max(0, digits - fractionText.count)))\(fractionText)"
+    }
+}
+
+/// Writes `line` to `descriptor` in one write(2) where the kernel takes it whole, so that lines
+/// written from several threads (event loops, loggers) never interleave.
+func writeLine(_ line: String, to descriptor: Int32) {
+    var line = line
+    line.withUTF8 { bytes in
+        var offset = 0
+        while offset < bytes.count {
+            let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            if written <= 0 {
+                if written < 0 && errno == EINTR { continue }
+                return
+            }
+            offset += written
+        }
     }
 }
 

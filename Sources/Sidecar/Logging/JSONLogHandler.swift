@@ -73,24 +73,7 @@ struct JSONLogHandler: LogHandler {
         }
     }
 
-    /// One write(2) per line: lines from several threads never interleave.
     @Sendable static func writeToStandardError(_ line: String) {
-        var line = line
-        line.withUTF8 { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = systemWrite(STDERR_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
-                if written <= 0 {
-                    if written < 0 && errno == EINTR { continue }
-                    return
-                }
-                offset += written
-            }
-        }
+        writeLine(line, to: STDERR_FILENO)
     }
-}
-
-/// write(2), named apart from the handler's `write` property.
-private func systemWrite(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
-    write(descriptor, bytes, count)
 }
