@@ -112,6 +112,15 @@ struct RedisClusterTests {
         var isSet: Bool { value.load(ordering: .acquiring) }
     }
 
+    /// A rule that never limits, matched only by ``warmRequests``: checks that wait for every
+    /// master's connection without spending a test rule's tokens.
+    static func warmRule() throws -> RateLimitRule {
+        try RuleParser.parse(name: "warm", "1000000/s by header:x-warm on GET /warm")
+    }
+
+    /// 30 clients of ``warmRule()``, whose buckets spread over every master.
+    static let warmRequests = (0..<30).map { TestRequest(method: "GET", path: "/warm", headers: ["x-warm": "w\($0)"]) }
+
     static func request(_ user: String) -> TestRequest {
         TestRequest(method: "GET", path: "/api", headers: ["x-user": user])
     }
@@ -144,10 +153,10 @@ struct RedisClusterTests {
         defer { cluster.stop() }
         let rules = [
             try RuleParser.parse(name: "api", "10/h burst 10 by header:x-user on GET /api"),
-            try RuleParser.parse(name: "warm", "1000000/s by header:x-warm on GET /warm"),
+            try Self.warmRule(),
         ]
         let replicas = (0..<3).map { Replica(cluster, rules: rules, loops: $0 == 0 ? 2 : 1, seed: $0) }
-        let warm = (0..<30).map { TestRequest(method: "GET", path: "/warm", headers: ["x-warm": "w\($0)"]) }
+        let warm = Self.warmRequests
         for replica in replicas { try await replica.waitUntilEveryMasterDecides(warm) }
 
         let users = (0..<60).map { "user-\($0)" }
@@ -182,11 +191,11 @@ struct RedisClusterTests {
         let rules = [
             try RuleParser.parse(name: "user", "3/h burst 3 by header:x-user on GET /api"),
             try RuleParser.parse(name: "fleet", "5/h burst 5 on GET /api"),
-            try RuleParser.parse(name: "warm", "1000000/s by header:x-warm on GET /warm"),
+            try Self.warmRule(),
         ]
         let replica = Replica(cluster, rules: rules)
         try await replica.waitUntilEveryMasterDecides(
-            (0..<30).map { TestRequest(method: "GET", path: "/warm", headers: ["x-warm": "w\($0)"]) }
+            Self.warmRequests
         )
         // The client's bucket and the fleet's live on different slots: two parts per request.
         #expect(
@@ -218,11 +227,11 @@ struct RedisClusterTests {
         defer { cluster.stop() }
         let rules = [
             try RuleParser.parse(name: "api", "5/h burst 5 by header:x-user on GET /api"),
-            try RuleParser.parse(name: "warm", "1000000/s by header:x-warm on GET /warm"),
+            try Self.warmRule(),
         ]
         let replica = Replica(cluster, rules: rules, loops: 2)
         try await replica.waitUntilEveryMasterDecides(
-            (0..<30).map { TestRequest(method: "GET", path: "/warm", headers: ["x-warm": "w\($0)"]) }
+            Self.warmRequests
         )
         let nodes = try await cluster.nodes(asking: cluster.servers[0])
         let source = try #require(nodes.first { $0.port == cluster.servers[0].port })

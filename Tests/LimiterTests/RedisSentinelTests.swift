@@ -25,7 +25,7 @@ struct RedisSentinelTests {
     }
 
     /// How many replicas and other sentinels `sentinel` knows of.
-    private static func known(by sentinel: RedisConnection) async -> (replicas: Int, sentinels: Int) {
+    static func known(by sentinel: RedisConnection) async -> (replicas: Int, sentinels: Int) {
         func count(_ command: String) async -> Int {
             guard case .array(let items?)? = try? await sentinel.send("SENTINEL", command, masterName).get() else {
                 return 0
@@ -49,56 +49,111 @@ struct RedisSentinelTests {
         }
     }
 
-    @Test func aPromotedReplicaDecidesWithinFiveSecondsOfTheFailover() async throws {
-        let master = try await RedisServerProcess.start()
-        defer { master.stop() }
-        let replica = try await RedisServerProcess.start(extraArguments: [
-            "--replicaof", "127.0.0.1", String(master.port),
-        ])
-        defer { replica.stop() }
-        var sentinels: [RedisSentinelProcess] = []
-        defer { for sentinel in sentinels { sentinel.stop() } }
-        for _ in 0..<3 {
-            sentinels.append(
-                try await RedisSentinelProcess.start(masterName: Self.masterName, masterPort: master.port, quorum: 2)
+    /// Checks until Redis decides on `loop` (a pending check comes back allowed), at most `limit`.
+    private static func decidedByRedis(
+        _ limiter: RedisRateLimiter,
+        on loop: any EventLoop,
+        within limit: Duration
+    ) async throws -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            let outcome = try await decide(limiter, on: loop)
+            if outcome.pending && outcome.verdict == .allowed { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return false
+    }
+
+    /// One master, one replica and three sentinels that have found each other, with a connection
+    /// to the first sentinel for asking what they see.
+    final class SentinelSet: Sendable {
+        let master: RedisServerProcess
+        let replica: RedisServerProcess
+        let sentinels: [RedisSentinelProcess]
+        let watcher: RedisConnection
+
+        private init(
+            master: RedisServerProcess,
+            replica: RedisServerProcess,
+            sentinels: [RedisSentinelProcess],
+            watcher: RedisConnection
+        ) {
+            self.master = master
+            self.replica = replica
+            self.sentinels = sentinels
+            self.watcher = watcher
+        }
+
+        static func start() async throws -> SentinelSet {
+            let master = try await RedisServerProcess.start()
+            var started: [RedisServerProcess] = [master]
+            var sentinels: [RedisSentinelProcess] = []
+            do {
+                let replica = try await RedisServerProcess.start(extraArguments: [
+                    "--replicaof", "127.0.0.1", String(master.port),
+                ])
+                started.append(replica)
+                for _ in 0..<3 {
+                    sentinels.append(
+                        try await RedisSentinelProcess.start(masterName: masterName, masterPort: master.port, quorum: 2)
+                    )
+                }
+                let watcher = try await RedisConnection.connect(
+                    configuration: .init(host: "127.0.0.1", port: sentinels[0].port, requestTimeout: .seconds(5)),
+                    on: MultiThreadedEventLoopGroup.singleton.next()
+                ).get()
+                // Sentinels find the replica and each other within a few seconds (INFO and hello messages).
+                let discovery = ContinuousClock.now + .seconds(20)
+                while ContinuousClock.now < discovery {
+                    let known = await RedisSentinelTests.known(by: watcher)
+                    if known.replicas == 1, known.sentinels == 2 { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(await RedisSentinelTests.known(by: watcher) == (1, 2))
+                return SentinelSet(master: master, replica: replica, sentinels: sentinels, watcher: watcher)
+            } catch {
+                for server in started { server.stop() }
+                for sentinel in sentinels { sentinel.stop() }
+                throw error
+            }
+        }
+
+        /// A limiter on `group` that finds the master through these sentinels; failure mode `closed`.
+        func limiter(group: any EventLoopGroup, metrics: RecordingMetrics) throws -> RedisRateLimiter {
+            RedisRateLimiter(
+                rules: [try RuleParser.parse(name: "api", "1000/m burst 1000 by header:x-user on GET /api")],
+                configuration: .init(
+                    // Only the credentials and database count: the sentinels name the address.
+                    redis: .init(host: "unused.invalid", port: 1, connectTimeout: .seconds(1)),
+                    timeout: .milliseconds(500),
+                    metricsFactory: metrics,
+                    sentinel: RedisSentinel(
+                        sentinels: sentinels.map { .init(host: "127.0.0.1", port: $0.port) },
+                        masterName: masterName
+                    )
+                ),
+                failureMode: .closed,
+                group: group,
+                logger: Logger(label: "test.sentinel")
             )
         }
-        let watcher = try await RedisConnection.connect(
-            configuration: .init(host: "127.0.0.1", port: sentinels[0].port, requestTimeout: .seconds(2)),
-            on: MultiThreadedEventLoopGroup.singleton.next()
-        ).get()
-        defer { _ = watcher.close() }
-        // Sentinels find the replica and each other within a few seconds (INFO and hello messages).
-        let discovery = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < discovery {
-            let known = await Self.known(by: watcher)
-            if known.replicas == 1, known.sentinels == 2 { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        #expect(await Self.known(by: watcher) == (1, 2))
 
+        func stop() {
+            _ = watcher.close()
+            for sentinel in sentinels { sentinel.stop() }
+            replica.stop()
+            master.stop()
+        }
+    }
+
+    @Test func aPromotedReplicaDecidesWithinFiveSecondsOfTheFailover() async throws {
+        let set = try await SentinelSet.start()
+        defer { set.stop() }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let metrics = RecordingMetrics()
-        let loop = group.next()
-        let rules = [try RuleParser.parse(name: "api", "1000/m burst 1000 by header:x-user on GET /api")]
-        let limiter = RedisRateLimiter(
-            rules: rules,
-            configuration: .init(
-                // Only the credentials and database count: the sentinels name the address.
-                redis: .init(host: "unused.invalid", port: 1, connectTimeout: .seconds(1)),
-                timeout: .milliseconds(500),
-                metricsFactory: metrics,
-                sentinel: RedisSentinel(
-                    sentinels: sentinels.map { .init(host: "127.0.0.1", port: $0.port) },
-                    masterName: Self.masterName
-                )
-            ),
-            failureMode: .closed,
-            group: group,
-            logger: Logger(label: "test.sentinel")
-        )
+        let limiter = try set.limiter(group: group, metrics: metrics)
         do {
-            try await Self.failOver(limiter, on: loop, master: master, replica: replica, watcher: watcher)
+            try await Self.failOver(limiter, on: group.next(), set: set)
         } catch {
             Issue.record(error)
         }
@@ -108,30 +163,20 @@ struct RedisSentinelTests {
         try await group.shutdownGracefully()
     }
 
-    private static func failOver(
-        _ limiter: RedisRateLimiter,
-        on loop: any EventLoop,
-        master: RedisServerProcess,
-        replica: RedisServerProcess,
-        watcher: RedisConnection
-    ) async throws {
-        var connected = false
-        let start = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < start, !connected {
-            let outcome = try await decide(limiter, on: loop)
-            connected = outcome.pending && outcome.verdict == .allowed
-            if !connected { try await Task.sleep(for: .milliseconds(50)) }
-        }
-        #expect(connected, "the limiter did not reach the master through the sentinels")
+    private static func failOver(_ limiter: RedisRateLimiter, on loop: any EventLoop, set: SentinelSet) async throws {
+        #expect(
+            try await decidedByRedis(limiter, on: loop, within: .seconds(10)),
+            "the limiter did not reach the master through the sentinels"
+        )
 
         // The master dies; the sentinels promote the replica. Meanwhile the failure mode answers.
-        master.stop()
+        set.master.stop()
         var promotedAt: ContinuousClock.Instant?
         var resumedAt: ContinuousClock.Instant?
         var answeredMeanwhile = 0
         let failover = ContinuousClock.now + .seconds(40)
         while ContinuousClock.now < failover {
-            if promotedAt == nil, await masterPort(asking: watcher) == replica.port { promotedAt = .now }
+            if promotedAt == nil, await masterPort(asking: set.watcher) == set.replica.port { promotedAt = .now }
             let outcome = try await decide(limiter, on: loop)
             if outcome.pending, outcome.verdict == .allowed {
                 if promotedAt != nil {
@@ -149,65 +194,23 @@ struct RedisSentinelTests {
         print(
             "Sentinel failover: decided by Redis again \(resumed - promoted) after the promotion; \(answeredMeanwhile) checks answered by the failure mode meanwhile"
         )
+        // The issue's bound for a failover (not a speed goal), with a wide margin.
         #expect(resumed - promoted <= .seconds(5), "decided again \(resumed - promoted) after the promotion")
         #expect(answeredMeanwhile > 0)
     }
 
     @Test func anAnnouncedSwitchIsFollowedWithoutWaitingForTheOldMasterToFail() async throws {
-        let master = try await RedisServerProcess.start()
-        defer { master.stop() }
-        let replica = try await RedisServerProcess.start(extraArguments: [
-            "--replicaof", "127.0.0.1", String(master.port),
-        ])
-        defer { replica.stop() }
-        var sentinels: [RedisSentinelProcess] = []
-        defer { for sentinel in sentinels { sentinel.stop() } }
-        for _ in 0..<3 {
-            sentinels.append(
-                try await RedisSentinelProcess.start(masterName: Self.masterName, masterPort: master.port, quorum: 2)
-            )
-        }
-        let watcher = try await RedisConnection.connect(
-            configuration: .init(host: "127.0.0.1", port: sentinels[0].port, requestTimeout: .seconds(5)),
-            on: MultiThreadedEventLoopGroup.singleton.next()
-        ).get()
-        defer { _ = watcher.close() }
-        let discovery = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < discovery {
-            let known = await Self.known(by: watcher)
-            if known.replicas == 1, known.sentinels == 2 { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        #expect(await Self.known(by: watcher) == (1, 2))
-
+        let set = try await SentinelSet.start()
+        defer { set.stop() }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let metrics = RecordingMetrics()
-        let rules = [try RuleParser.parse(name: "api", "1000/m burst 1000 by header:x-user on GET /api")]
-        let limiter = RedisRateLimiter(
-            rules: rules,
-            configuration: .init(
-                redis: .init(host: "unused.invalid", port: 1, connectTimeout: .seconds(1)),
-                timeout: .milliseconds(500),
-                metricsFactory: metrics,
-                sentinel: RedisSentinel(
-                    sentinels: sentinels.map { .init(host: "127.0.0.1", port: $0.port) },
-                    masterName: Self.masterName
-                )
-            ),
-            failureMode: .closed,
-            group: group,
-            logger: Logger(label: "test.sentinel")
-        )
+        let limiter = try set.limiter(group: group, metrics: metrics)
         let following = Task { await limiter.followSentinelAnnouncements() }
         for loop in group.makeIterator() {
-            var connected = false
-            let start = ContinuousClock.now + .seconds(10)
-            while ContinuousClock.now < start, !connected {
-                let outcome = try await Self.decide(limiter, on: loop)
-                connected = outcome.pending && outcome.verdict == .allowed
-                if !connected { try await Task.sleep(for: .milliseconds(50)) }
-            }
-            #expect(connected, "a loop did not reach the master through the sentinels")
+            #expect(
+                try await Self.decidedByRedis(limiter, on: loop, within: .seconds(10)),
+                "a loop did not reach the master through the sentinels"
+            )
         }
         // Give the subscription a moment to be in place on a sentinel.
         try await Task.sleep(for: .milliseconds(500))
@@ -215,11 +218,11 @@ struct RedisSentinelTests {
         // A manual failover: the old master stays up and becomes a replica, so no connection
         // drops. No check is sent until a loop has moved: only the announcement tells them.
         let asked = ContinuousClock.now
-        #expect(try await watcher.send("SENTINEL", "FAILOVER", Self.masterName).get() == .simpleString("OK"))
+        #expect(try await set.watcher.send("SENTINEL", "FAILOVER", Self.masterName).get() == .simpleString("OK"))
         var switchedAt: ContinuousClock.Instant?
         var movedAt: ContinuousClock.Instant?
         while ContinuousClock.now - asked < .seconds(30) {
-            if switchedAt == nil, await Self.masterPort(asking: watcher) == replica.port { switchedAt = .now }
+            if switchedAt == nil, await Self.masterPort(asking: set.watcher) == set.replica.port { switchedAt = .now }
             // A loop connected to the new address: the failover is counted.
             if metrics.counter("sidecar_redis_failovers_total") == 1 {
                 movedAt = .now
@@ -233,14 +236,7 @@ struct RedisSentinelTests {
         #expect(moved - switched <= .seconds(5))
         // Both loops decide on the new master (the second one moves as the first did).
         for loop in group.makeIterator() {
-            var decided = false
-            let deadline = ContinuousClock.now + .seconds(5)
-            while !decided, ContinuousClock.now < deadline {
-                let outcome = try await Self.decide(limiter, on: loop)
-                decided = outcome.pending && outcome.verdict == .allowed
-                if !decided { try await Task.sleep(for: .milliseconds(50)) }
-            }
-            #expect(decided)
+            #expect(try await Self.decidedByRedis(limiter, on: loop, within: .seconds(5)))
         }
         #expect(metrics.counter("sidecar_redis_failovers_total") == 1)
         following.cancel()
