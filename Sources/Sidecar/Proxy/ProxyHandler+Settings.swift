@@ -17,7 +17,7 @@ extension ProxyHandler {
         var metrics: ProxyMetrics? = nil
         /// Whether a rule takes a `tls:subject` key, so the client certificate is read.
         var usesTLSSubject = false
-        /// The listener's `/drain` state: once started, connections close after their exchange.
-        var drain = ConnectionDrain()
+        /// The listener's connections, and whether they close after their exchange (`/drain`).
+        var connections = ConnectionRegistry()
     }
 }

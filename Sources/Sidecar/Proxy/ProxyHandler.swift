@@ -62,7 +62,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         )
         peer = context.channel.remoteAddress?.ipAddress.map(settings.forwarding.peer)
         if context.channel.isActive { state.connectionActive() }
-        if settings.drain.hasStarted { state.closeAfterExchange() }
+        if settings.connections.closesAfterExchange { state.closeAfterExchange() }
         finishEvent()
     }
 

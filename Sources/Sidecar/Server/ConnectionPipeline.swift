@@ -122,7 +122,7 @@ struct ConnectionPipeline: Sendable {
                 try streamSync.addHandler(self.makeProxyHandler(on: streamChannel.eventLoop, servesHTTP2Stream: true))
             }
         }
-        try sync.addHandler(HTTP2CloseAfterExchangeHandler(drain: settings.drain))
+        try sync.addHandler(HTTP2CloseAfterExchangeHandler(connections: settings.connections))
         try sync.addHandler(manager)
     }
 

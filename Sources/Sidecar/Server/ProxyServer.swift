@@ -19,19 +19,16 @@ final class ProxyServer: Sendable {
     private let quiescing: Mutex<ServerQuiescingHelper?>
     /// The upstream pools, one per event loop.
     let pools: UpstreamPools
-    private let connections: ConnectionCounter
-    private let connectionDrain: ConnectionDrain
+    private let connections: ConnectionRegistry
     private let logger: Logger
 
     private init(
         channel: any Channel,
         quiescing: ServerQuiescingHelper,
         pools: UpstreamPools,
-        connections: ConnectionCounter,
-        connectionDrain: ConnectionDrain,
+        connections: ConnectionRegistry,
         logger: Logger
     ) throws {
-        self.connectionDrain = connectionDrain
         self.channel = channel
         self.quiescing = Mutex(quiescing)
         self.pools = pools
@@ -68,7 +65,7 @@ final class ProxyServer: Sendable {
             ),
             logger: logger
         )
-        let connections = ConnectionCounter(limit: configuration.maxConnections)
+        let connections = ConnectionRegistry(limit: configuration.maxConnections)
         let settings = ProxyHandler.Settings(
             forwarding: ForwardingPolicy(
                 trustedProxies: TrustedProxies(configuration.trustedProxies),
@@ -86,7 +83,8 @@ final class ProxyServer: Sendable {
             metrics: metrics,
             usesTLSSubject: configuration.rules.contains { rule in
                 rule.key?.alternatives.contains { $0.contains(.tlsSubject) } ?? false
-            }
+            },
+            connections: connections
         )
         var decoderLimits = NIOHTTPDecoderLimitConfiguration()
         decoderLimits.maxHeaderListSize = configuration.maxHeaderBytes
@@ -119,15 +117,12 @@ final class ProxyServer: Sendable {
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
-                guard connections.open() else {
+                let opened = connections.open(channel) { count in
+                    metrics?.handles.activeConnections.set(Int64(count))
+                }
+                guard opened else {
                     logger.warning("refusing a connection: SIDECAR_MAX_CONNECTIONS reached")
                     return channel.close()
-                }
-                metrics?.handles.activeConnections.set(Int64(connections.count))
-                settings.drain.register(channel)
-                channel.closeFuture.whenComplete { _ in
-                    connections.close()
-                    metrics?.handles.activeConnections.set(Int64(connections.count))
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     try pipeline.configure(channel)
@@ -141,7 +136,6 @@ final class ProxyServer: Sendable {
             quiescing: quiescing,
             pools: pools,
             connections: connections,
-            connectionDrain: settings.drain,
             logger: logger
         )
         logger.info(
@@ -155,7 +149,7 @@ final class ProxyServer: Sendable {
     /// the listener still accepts (see ``CloseAfterExchangeEvent``).
     func closeConnectionsAfterTheirExchange() {
         logger.info("connections close after their exchange", metadata: ["connections": "\(connections.count)"])
-        connectionDrain.start()
+        connections.closeAfterExchange()
     }
 
     /// Stops accepting, lets exchanges in flight finish within `grace`, then closes what is left.
@@ -232,31 +226,5 @@ final class UpstreamPools: Sendable {
     /// Connects started so far by every pool together.
     func connectAttempts() async -> Int {
         await pools.gather { $0.connectAttempts }.reduce(0, +)
-    }
-}
-
-/// Counts open client connections against `SIDECAR_MAX_CONNECTIONS`.
-final class ConnectionCounter: Sendable {
-    private let limit: Int
-    private let open_ = Atomic<Int>(0)
-
-    init(limit: Int) {
-        self.limit = limit
-    }
-
-    var count: Int { open_.load(ordering: .relaxed) }
-
-    /// Counts a new connection; `false` (and not counted) when at the limit.
-    func open() -> Bool {
-        let now = open_.wrappingAdd(1, ordering: .relaxed).newValue
-        if now > limit {
-            open_.wrappingSubtract(1, ordering: .relaxed)
-            return false
-        }
-        return true
-    }
-
-    func close() {
-        open_.wrappingSubtract(1, ordering: .relaxed)
     }
 }

@@ -8,24 +8,48 @@ import Synchronization
 /// have dropped this pod is still served. The second phase is the usual drain.
 struct CloseAfterExchangeEvent: Sendable {}
 
-/// The connections of a listener and whether the first drain phase began; connections set up
-/// after it began close after their first exchange too.
-final class ConnectionDrain: Sendable {
+/// A listener's open connections: at most `limit` (`SIDECAR_MAX_CONNECTIONS`), and whether the
+/// first phase of a `/drain` began; connections set up after it began close after their first
+/// exchange too.
+final class ConnectionRegistry: Sendable {
+    private let limit: Int
     private let started = Atomic(false)
     private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
 
-    /// Whether connections close after their current exchange.
-    var hasStarted: Bool { started.load(ordering: .acquiring) }
-
-    /// Tracks `channel` until it closes.
-    func register(_ channel: any Channel) {
-        let id = ObjectIdentifier(channel)
-        channels.withLock { $0[id] = channel }
-        channel.closeFuture.whenComplete { _ in _ = self.channels.withLock { $0.removeValue(forKey: id) } }
+    init(limit: Int = .max) {
+        self.limit = limit
     }
 
-    /// Begins the first phase: tells every open connection.
-    func start() {
+    /// The connections open now.
+    var count: Int { channels.withLock { $0.count } }
+
+    /// Tracks `channel` until it closes, calling `changed` with the count after it opens and after
+    /// it closes; `false` (not tracked) when `limit` connections are open.
+    func open(_ channel: any Channel, changed: @escaping @Sendable (Int) -> Void) -> Bool {
+        let id = ObjectIdentifier(channel)
+        let opened: Int? = channels.withLock { channels in
+            guard channels.count < limit else { return nil }
+            channels[id] = channel
+            return channels.count
+        }
+        guard let opened else { return false }
+        changed(opened)
+        channel.closeFuture.whenComplete { _ in
+            changed(
+                self.channels.withLock { channels in
+                    channels[id] = nil
+                    return channels.count
+                }
+            )
+        }
+        return true
+    }
+
+    /// Whether connections close after their current exchange.
+    var closesAfterExchange: Bool { started.load(ordering: .acquiring) }
+
+    /// Begins the first phase of a `/drain`: tells every open connection.
+    func closeAfterExchange() {
         guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
         for channel in channels.withLock({ Array($0.values) }) {
             channel.pipeline.fireUserInboundEventTriggered(CloseAfterExchangeEvent())
@@ -40,11 +64,11 @@ final class ConnectionDrain: Sendable {
 final class HTTP2CloseAfterExchangeHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
 
-    private let drain: ConnectionDrain
+    private let connections: ConnectionRegistry
     private var told = false
 
-    init(drain: ConnectionDrain) {
-        self.drain = drain
+    init(connections: ConnectionRegistry) {
+        self.connections = connections
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -53,7 +77,7 @@ final class HTTP2CloseAfterExchangeHandler: ChannelInboundHandler, RemovableChan
             return
         }
         context.fireUserInboundEventTriggered(event)
-        if event is NIOHTTP2StreamCreatedEvent, drain.hasStarted { tell(context) }
+        if event is NIOHTTP2StreamCreatedEvent, connections.closesAfterExchange { tell(context) }
     }
 
     private func tell(_ context: ChannelHandlerContext) {
