@@ -13,7 +13,7 @@ extension SidecarCommand {
         )
 
         func run() async throws {
-            let configuration = try loadConfigurationOrExit()
+            let configuration = try await loadConfigurationOrExit()
             let host =
                 ["0.0.0.0", "::", ""].contains(configuration.adminListen.host)
                 ? "127.0.0.1" : configuration.adminListen.host

@@ -23,9 +23,9 @@ struct SidecarCommand: AsyncParsableCommand {
 let exitConfigurationError: Int32 = 78
 
 /// Loads the configuration from the process environment, or prints every problem and exits 78.
-func loadConfigurationOrExit() throws -> SidecarConfiguration {
+func loadConfigurationOrExit() async throws -> SidecarConfiguration {
     do {
-        return try SidecarConfiguration.load(environment: ProcessInfo.processInfo.environment)
+        return try await SidecarConfiguration.load(environment: ProcessInfo.processInfo.environment)
     } catch {
         throw exitForConfiguration(error)
     }
@@ -45,7 +45,7 @@ extension SidecarCommand {
         static let configuration = CommandConfiguration(abstract: "Run the proxy (the default).")
 
         func run() async throws {
-            let configuration = try loadConfigurationOrExit()
+            let configuration = try await loadConfigurationOrExit()
             let level = configuration.logLevel
             switch configuration.logFormat {
             case .text:
@@ -102,7 +102,7 @@ extension SidecarCommand {
         )
 
         func run() async throws {
-            let configuration = try loadConfigurationOrExit()
+            let configuration = try await loadConfigurationOrExit()
             for line in configuration.effectiveLines() { print(line) }
         }
     }

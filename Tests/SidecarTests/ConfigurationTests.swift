@@ -23,9 +23,9 @@ final class TemporaryFiles {
     }
 }
 
-private func problems(_ environment: [String: String]) -> [String] {
+private func problems(_ environment: [String: String]) async -> [String] {
     do {
-        _ = try SidecarConfiguration.load(environment: environment)
+        _ = try await SidecarConfiguration.load(environment: environment)
         return []
     } catch {
         return error.problems
@@ -33,8 +33,8 @@ private func problems(_ environment: [String: String]) -> [String] {
 }
 
 @Suite struct ConfigurationTests {
-    @Test func loadsDefaults() throws {
-        let configuration = try SidecarConfiguration.load(environment: [:])
+    @Test func loadsDefaults() async throws {
+        let configuration = try await SidecarConfiguration.load(environment: [:])
         #expect(configuration.listen == ListenAddress(host: "0.0.0.0", port: 8080))
         #expect(configuration.upstream == .tcp(host: "127.0.0.1", port: 8000))
         #expect(configuration.tls == nil)
@@ -63,8 +63,8 @@ private func problems(_ environment: [String: String]) -> [String] {
         #expect(configuration.accessLog == .off)
     }
 
-    @Test func effectiveLinesOfDefaults() throws {
-        let lines = try SidecarConfiguration.load(environment: [:]).effectiveLines()
+    @Test func effectiveLinesOfDefaults() async throws {
+        let lines = try await SidecarConfiguration.load(environment: [:]).effectiveLines()
         #expect(
             lines == [
                 "SIDECAR_LISTEN=0.0.0.0:8080",
@@ -168,19 +168,21 @@ private func problems(_ environment: [String: String]) -> [String] {
         ("SIDECAR_LOG_FORMAT", "json", "json"),
         ("SIDECAR_LOG_FORMAT", "TEXT", "text"),
     ])
-    func validValue(variable: String, value: String, effective: String) throws {
-        let lines = try SidecarConfiguration.load(environment: [variable: value]).effectiveLines()
+    func validValue(variable: String, value: String, effective: String) async throws {
+        let lines = try await SidecarConfiguration.load(environment: [variable: value]).effectiveLines()
         #expect(lines.contains("\(variable)=\(effective)"))
     }
 
-    @Test func emptyValueCountsAsUnset() throws {
-        let configuration = try SidecarConfiguration.load(environment: ["SIDECAR_REDIS_URL": "", "SIDECAR_LISTEN": " "])
+    @Test func emptyValueCountsAsUnset() async throws {
+        let configuration = try await SidecarConfiguration.load(environment: [
+            "SIDECAR_REDIS_URL": "", "SIDECAR_LISTEN": " ",
+        ])
         #expect(configuration.redis == nil)
         #expect(configuration.listen.port == 8080)
     }
 
-    @Test func parsedValuesInTheStruct() throws {
-        let configuration = try SidecarConfiguration.load(environment: [
+    @Test func parsedValuesInTheStruct() async throws {
+        let configuration = try await SidecarConfiguration.load(environment: [
             "SIDECAR_REDIS_URL": "rediss://user:p%40ss%3Aword@redis.internal:6390/2",
             "SIDECAR_UPSTREAM": "unix:/run/gw.sock",
             "SIDECAR_TRUSTED_PROXIES": "10.0.0.0/8",
@@ -270,16 +272,18 @@ private func problems(_ environment: [String: String]) -> [String] {
         ("SIDECAR_LIMIT_", "10/s", "expected a rule name"),
         ("SIDECAR_LIMIT_A-B", "10/s", "expected a rule name of letters, digits and _"),
     ])
-    func invalidValue(variable: String, value: String, expected: String) {
-        let found = problems([variable: value])
+    func invalidValue(variable: String, value: String, expected: String) async {
+        let found = await problems([variable: value])
         #expect(found.count == 1)
         let line = found.first ?? ""
         #expect(line.hasPrefix("\(variable)=\"\(value)\": "), "\(line)")
         #expect(line.contains(expected), "\(line)")
     }
 
-    @Test func ruleNamesDifferingOnlyInCaseAreRefusedBoth() {
-        let found = problems(["SIDECAR_LIMIT_jobs": "2/m", "SIDECAR_LIMIT_JOBS": "3/m", "SIDECAR_LIMIT_OTHER": "1/s"])
+    @Test func ruleNamesDifferingOnlyInCaseAreRefusedBoth() async {
+        let found = await problems([
+            "SIDECAR_LIMIT_jobs": "2/m", "SIDECAR_LIMIT_JOBS": "3/m", "SIDECAR_LIMIT_OTHER": "1/s",
+        ])
         #expect(
             found == [
                 #"SIDECAR_LIMIT_JOBS="3/m": rule name "jobs" is also defined by SIDECAR_LIMIT_jobs: rule names are case-insensitive; keep one"#,
@@ -288,20 +292,23 @@ private func problems(_ environment: [String: String]) -> [String] {
         )
     }
 
-    @Test func encodedSlashesChoice() throws {
-        #expect(try SidecarConfiguration.load(environment: ["SIDECAR_ENCODED_SLASHES": "KEEP"]).encodedSlashes == .keep)
+    @Test func encodedSlashesChoice() async throws {
+        #expect(
+            try await SidecarConfiguration.load(environment: ["SIDECAR_ENCODED_SLASHES": "KEEP"]).encodedSlashes
+                == .keep
+        )
     }
 
-    @Test func problemLineFormat() {
+    @Test func problemLineFormat() async {
         #expect(
-            problems(["SIDECAR_REDIS_TIMEOUT": "fast"]) == [
+            await problems(["SIDECAR_REDIS_TIMEOUT": "fast"]) == [
                 #"SIDECAR_REDIS_TIMEOUT="fast": expected a duration such as 50ms, 10s or 1m"#
             ]
         )
     }
 
-    @Test func everyProblemAtOnceSortedByVariable() {
-        let found = problems([
+    @Test func everyProblemAtOnceSortedByVariable() async {
+        let found = await problems([
             "SIDECAR_UPSTREAM": "https://gw",
             "SIDECAR_ACCESS_LOG": "text",
             "SIDECAR_REDIS_TIMEOUT": "fast",
@@ -319,9 +326,9 @@ private func problems(_ environment: [String: String]) -> [String] {
         )
     }
 
-    @Test func quotesInValuesAreEscaped() {
+    @Test func quotesInValuesAreEscaped() async {
         #expect(
-            problems(["SIDECAR_LOG_LEVEL": "\"loud\""]) == [
+            await problems(["SIDECAR_LOG_LEVEL": "\"loud\""]) == [
                 #"SIDECAR_LOG_LEVEL="\"loud\"": expected one of trace, debug, info, notice, warning, error, critical"#
             ]
         )
@@ -336,15 +343,15 @@ private func problems(_ environment: [String: String]) -> [String] {
         "redis://app:hunter2%zz@redis",
         "app:hunter2@redis:6379",
     ])
-    func redisPasswordNeverAppearsInProblems(value: String) {
-        let found = problems(["SIDECAR_REDIS_URL": value])
+    func redisPasswordNeverAppearsInProblems(value: String) async {
+        let found = await problems(["SIDECAR_REDIS_URL": value])
         #expect(found.count == 1)
         #expect(!found.joined().contains("hunter2"), "\(found)")
         #expect(found.joined().contains("<redacted>"), "\(found)")
     }
 
-    @Test func redisPasswordNeverAppearsInEffectiveLines() throws {
-        let configuration = try SidecarConfiguration.load(environment: [
+    @Test func redisPasswordNeverAppearsInEffectiveLines() async throws {
+        let configuration = try await SidecarConfiguration.load(environment: [
             "SIDECAR_REDIS_URL": "redis://app:hunter2@redis:6379/1"
         ])
         #expect(configuration.redis?.password == "hunter2")
@@ -353,8 +360,8 @@ private func problems(_ environment: [String: String]) -> [String] {
         #expect(lines.contains("SIDECAR_REDIS_URL=redis://app:<redacted>@redis:6379/1"))
     }
 
-    @Test func secretInAMistypedVariableIsRedacted() {
-        let found = problems(["SIDECAR_REDIS_UR": "redis://:hunter2@redis"])
+    @Test func secretInAMistypedVariableIsRedacted() async {
+        let found = await problems(["SIDECAR_REDIS_UR": "redis://:hunter2@redis"])
         #expect(
             found == [
                 #"SIDECAR_REDIS_UR="redis://:<redacted>@redis": unknown variable; did you mean SIDECAR_REDIS_URL?"#
@@ -370,30 +377,30 @@ private func problems(_ environment: [String: String]) -> [String] {
         ("SIDECAR_H2_MAX_STREAM", "SIDECAR_H2_MAX_STREAMS"),
         ("SIDECAR_LIMITS_API", "SIDECAR_LIMIT_<NAME>"),
     ])
-    func unknownVariableSuggestsClosestName(variable: String, suggestion: String) {
-        #expect(problems([variable: "x"]) == ["\(variable)=\"x\": unknown variable; did you mean \(suggestion)?"])
+    func unknownVariableSuggestsClosestName(variable: String, suggestion: String) async {
+        #expect(await problems([variable: "x"]) == ["\(variable)=\"x\": unknown variable; did you mean \(suggestion)?"])
     }
 
-    @Test func pathsWithAtSignsAreShownAsIs() {
+    @Test func pathsWithAtSignsAreShownAsIs() async {
         #expect(
-            problems(["SIDECAR_JWT_PUBLIC_KEY_FILE": "/nonexistent/keys@v1/public.pem"]) == [
+            await problems(["SIDECAR_JWT_PUBLIC_KEY_FILE": "/nonexistent/keys@v1/public.pem"]) == [
                 #"SIDECAR_JWT_PUBLIC_KEY_FILE="/nonexistent/keys@v1/public.pem": expected a readable file: no such file"#
             ]
         )
     }
 
-    @Test func unknownVariableWithoutCloseName() {
-        let found = problems(["SIDECAR_COMPLETELY_DIFFERENT": "1"])
+    @Test func unknownVariableWithoutCloseName() async {
+        let found = await problems(["SIDECAR_COMPLETELY_DIFFERENT": "1"])
         #expect(found.count == 1)
         #expect(found[0].contains("unknown variable") && !found[0].contains("did you mean"))
     }
 
-    @Test func otherVariablesAreIgnored() throws {
-        _ = try SidecarConfiguration.load(environment: ["PATH": "/bin", "sidecar_listen": "x", "HOME": "/root"])
+    @Test func otherVariablesAreIgnored() async throws {
+        _ = try await SidecarConfiguration.load(environment: ["PATH": "/bin", "sidecar_listen": "x", "HOME": "/root"])
     }
 
-    @Test func rulesAreNamedAndSorted() throws {
-        let configuration = try SidecarConfiguration.load(environment: [
+    @Test func rulesAreNamedAndSorted() async throws {
+        let configuration = try await SidecarConfiguration.load(environment: [
             "SIDECAR_LIMIT_PER_USER": "100/s burst 200 by jwt:sub|ip",
             "SIDECAR_LIMIT_JOBS": "10/m by jwt:sub on POST /jobs",
             "SIDECAR_LIMIT_FLEET": "5000/s",
@@ -414,53 +421,55 @@ private func problems(_ environment: [String: String]) -> [String] {
         #expect(lines[jwtIndex + 1] == "SIDECAR_LIMIT_FLEET=5000/s")
     }
 
-    @Test func tlsSwitchesTheDefaultListener() throws {
+    @Test func tlsSwitchesTheDefaultListener() async throws {
         let files = try TemporaryFiles()
         let certificate = try files.file("cert.pem")
         let key = try files.file("key.pem")
-        let configuration = try SidecarConfiguration.load(environment: [
+        let configuration = try await SidecarConfiguration.load(environment: [
             "SIDECAR_TLS_CERT_FILE": certificate, "SIDECAR_TLS_KEY_FILE": key,
         ])
         #expect(configuration.listen == ListenAddress(host: "0.0.0.0", port: 8443))
         #expect(configuration.tls == TLSFiles(certificateFile: certificate, keyFile: key, clientCAFile: nil))
         #expect(configuration.effectiveLines().contains("SIDECAR_TLS_CERT_FILE=\(certificate)"))
 
-        let explicit = try SidecarConfiguration.load(environment: [
+        let explicit = try await SidecarConfiguration.load(environment: [
             "SIDECAR_TLS_CERT_FILE": certificate, "SIDECAR_TLS_KEY_FILE": key, "SIDECAR_LISTEN": ":9443",
         ])
         #expect(explicit.listen == ListenAddress(host: "0.0.0.0", port: 9443))
     }
 
-    @Test func mutualTLS() throws {
+    @Test func mutualTLS() async throws {
         let files = try TemporaryFiles()
         let environment = [
             "SIDECAR_TLS_CERT_FILE": try files.file("cert.pem"),
             "SIDECAR_TLS_KEY_FILE": try files.file("key.pem"),
             "SIDECAR_TLS_CLIENT_CA_FILE": try files.file("ca.pem"),
         ]
-        let configuration = try SidecarConfiguration.load(environment: environment)
+        let configuration = try await SidecarConfiguration.load(environment: environment)
         #expect(configuration.tls?.clientCAFile == environment["SIDECAR_TLS_CLIENT_CA_FILE"])
     }
 
-    @Test func certificateWithoutKeyNamesBoth() throws {
+    @Test func certificateWithoutKeyNamesBoth() async throws {
         let files = try TemporaryFiles()
         let certificate = try files.file("cert.pem")
-        let found = problems(["SIDECAR_TLS_CERT_FILE": certificate])
+        let found = await problems(["SIDECAR_TLS_CERT_FILE": certificate])
         #expect(found.count == 1)
         #expect(found[0].hasPrefix("SIDECAR_TLS_CERT_FILE=\"\(certificate)\": "))
         #expect(found[0].contains("SIDECAR_TLS_KEY_FILE must be set too"))
-        #expect(problems(["SIDECAR_TLS_KEY_FILE": certificate])[0].contains("SIDECAR_TLS_CERT_FILE must be set too"))
+        #expect(
+            await problems(["SIDECAR_TLS_KEY_FILE": certificate])[0].contains("SIDECAR_TLS_CERT_FILE must be set too")
+        )
     }
 
-    @Test func clientCAWithoutTLS() throws {
+    @Test func clientCAWithoutTLS() async throws {
         let files = try TemporaryFiles()
-        let found = problems(["SIDECAR_TLS_CLIENT_CA_FILE": try files.file("ca.pem")])
+        let found = await problems(["SIDECAR_TLS_CLIENT_CA_FILE": try files.file("ca.pem")])
         #expect(found.count == 1)
         #expect(found[0].contains("need TLS: set SIDECAR_TLS_CERT_FILE and SIDECAR_TLS_KEY_FILE too"))
     }
 
-    @Test func missingTLSFilesAreEachReported() {
-        let found = problems([
+    @Test func missingTLSFilesAreEachReported() async {
+        let found = await problems([
             "SIDECAR_TLS_CERT_FILE": "/nonexistent/cert.pem",
             "SIDECAR_TLS_KEY_FILE": "/nonexistent/key.pem",
             "SIDECAR_TLS_CLIENT_CA_FILE": "/nonexistent/ca.pem",
@@ -474,18 +483,18 @@ private func problems(_ environment: [String: String]) -> [String] {
         )
     }
 
-    @Test func jwtFiles() throws {
+    @Test func jwtFiles() async throws {
         let files = try TemporaryFiles()
         let secret = try files.file("hs256.key", contents: "secret")
         let publicKey = try files.file("public.pem")
-        let configuration = try SidecarConfiguration.load(environment: [
+        let configuration = try await SidecarConfiguration.load(environment: [
             "SIDECAR_JWT_HS256_SECRET_FILE": secret, "SIDECAR_JWT_PUBLIC_KEY_FILE": publicKey,
         ])
         #expect(configuration.jwtHS256SecretFile == secret)
         #expect(configuration.jwtPublicKeyFile == publicKey)
     }
 
-    @Test func durationAndSizeFormatting() {
+    @Test func durationAndSizeFormatting() async {
         #expect(SidecarConfiguration.durationText(.milliseconds(1500)) == "1500ms")
         #expect(SidecarConfiguration.durationText(.nanoseconds(7)) == "7ns")
         #expect(SidecarConfiguration.sizeText(3 * 1024 * 1024) == "3MiB")
@@ -493,27 +502,29 @@ private func problems(_ environment: [String: String]) -> [String] {
     }
 }
 
-@Test func redisURLFromAFileKeepsThePasswordOutOfTheEnvironment() throws {
+@Test func redisURLFromAFileKeepsThePasswordOutOfTheEnvironment() async throws {
     let path = "/tmp/sidecar-redis-url-\(UInt32.random(in: 0...UInt32.max))"
     try "redis://sidecar:s3cret@redis:6380/2\n".write(toFile: path, atomically: true, encoding: .utf8)
     defer { try? FileManager.default.removeItem(atPath: path) }
-    let configuration = try SidecarConfiguration.load(environment: ["SIDECAR_REDIS_URL_FILE": path])
+    let configuration = try await SidecarConfiguration.load(environment: ["SIDECAR_REDIS_URL_FILE": path])
     #expect(configuration.redis?.password == "s3cret")
     #expect(configuration.redis?.port == 6380)
     #expect(!configuration.effectiveLines().joined().contains("s3cret"))
-    #expect(throws: ConfigurationError.self) {
-        try SidecarConfiguration.load(environment: ["SIDECAR_REDIS_URL_FILE": path, "SIDECAR_REDIS_URL": "redis://x:1"])
+    await #expect(throws: ConfigurationError.self) {
+        try await SidecarConfiguration.load(environment: [
+            "SIDECAR_REDIS_URL_FILE": path, "SIDECAR_REDIS_URL": "redis://x:1",
+        ])
     }
-    #expect(throws: ConfigurationError.self) {
-        try SidecarConfiguration.load(environment: ["SIDECAR_REDIS_URL_FILE": "/nonexistent/url"])
+    await #expect(throws: ConfigurationError.self) {
+        try await SidecarConfiguration.load(environment: ["SIDECAR_REDIS_URL_FILE": "/nonexistent/url"])
     }
 }
 
-@Test func sentinelModeListsTheSentinelsAndNamesTheMaster() throws {
+@Test func sentinelModeListsTheSentinelsAndNamesTheMaster() async throws {
     let path = "/tmp/sidecar-sentinel-password-\(UInt32.random(in: 0...UInt32.max))"
     try "sentinel-s3cret\n".write(toFile: path, atomically: true, encoding: .utf8)
     defer { try? FileManager.default.removeItem(atPath: path) }
-    let configuration = try SidecarConfiguration.load(environment: [
+    let configuration = try await SidecarConfiguration.load(environment: [
         "SIDECAR_REDIS_MODE": "sentinel",
         "SIDECAR_REDIS_URL": "rediss://app:pw@10.0.0.1,10.0.0.2:26380,[fd00::3]/1",
         "SIDECAR_REDIS_SENTINEL_MASTER": "mymaster",
@@ -539,11 +550,11 @@ private func problems(_ environment: [String: String]) -> [String] {
     #expect(sentinel.sentinels.map(\.port) == [26379, 26380, 26379])
     #expect(sentinel.sentinels.allSatisfy { $0.password == "sentinel-s3cret" && $0.useTLS })
     // Standalone keeps 6379 as the default port.
-    #expect(try SidecarConfiguration.load(environment: ["SIDECAR_REDIS_URL": "redis://r"]).redis?.port == 6379)
+    #expect(try await SidecarConfiguration.load(environment: ["SIDECAR_REDIS_URL": "redis://r"]).redis?.port == 6379)
 }
 
-@Test func clusterModeListsSeedNodesWithOneSetOfCredentials() throws {
-    let configuration = try SidecarConfiguration.load(environment: [
+@Test func clusterModeListsSeedNodesWithOneSetOfCredentials() async throws {
+    let configuration = try await SidecarConfiguration.load(environment: [
         "SIDECAR_REDIS_MODE": "cluster",
         "SIDECAR_REDIS_URL": "rediss://app:pw@10.0.0.1,10.0.0.2:7001",
     ])
@@ -560,17 +571,17 @@ private func problems(_ environment: [String: String]) -> [String] {
     #expect(RateLimiters.sentinel(configuration, url: configuration.redis!) == nil)
 }
 
-@Test func redisModeCombinationsThatCannotWorkAreRefusedOneLineEach() {
-    let twoAddresses = problems(["SIDECAR_REDIS_URL": "redis://a:6379,b:6379"])
+@Test func redisModeCombinationsThatCannotWorkAreRefusedOneLineEach() async {
+    let twoAddresses = await problems(["SIDECAR_REDIS_URL": "redis://a:6379,b:6379"])
     #expect(twoAddresses.count == 1)
     #expect(twoAddresses.first?.contains("SIDECAR_REDIS_URL") == true)
     #expect(twoAddresses.first?.contains("standalone mode takes one") == true)
 
-    let noMaster = problems(["SIDECAR_REDIS_MODE": "sentinel", "SIDECAR_REDIS_URL": "redis://s1,s2"])
+    let noMaster = await problems(["SIDECAR_REDIS_MODE": "sentinel", "SIDECAR_REDIS_URL": "redis://s1,s2"])
     #expect(noMaster.count == 1)
     #expect(noMaster.first?.hasPrefix("SIDECAR_REDIS_SENTINEL_MASTER") == true)
 
-    let masterElsewhere = problems([
+    let masterElsewhere = await problems([
         "SIDECAR_REDIS_URL": "redis://r", "SIDECAR_REDIS_SENTINEL_MASTER": "m",
         "SIDECAR_REDIS_SENTINEL_PASSWORD_FILE": "/etc/hostname",
     ])
@@ -578,21 +589,73 @@ private func problems(_ environment: [String: String]) -> [String] {
     #expect(masterElsewhere.allSatisfy { $0.contains("only applies with SIDECAR_REDIS_MODE=sentinel") })
 
     // A cluster has one database; the sentinel variables belong to sentinel mode.
-    let cluster = problems([
+    let cluster = await problems([
         "SIDECAR_REDIS_MODE": "cluster", "SIDECAR_REDIS_URL": "redis://r1,r2/2", "SIDECAR_REDIS_SENTINEL_MASTER": "m",
     ])
     #expect(cluster.count == 2)
     #expect(cluster.contains { $0.hasPrefix("SIDECAR_REDIS_URL") && $0.contains("only database 0") })
     #expect(cluster.contains { $0.hasPrefix("SIDECAR_REDIS_SENTINEL_MASTER") })
 
-    let modeWithoutRedis = problems(["SIDECAR_REDIS_MODE": "sentinel", "SIDECAR_REDIS_SENTINEL_MASTER": "m"])
+    let modeWithoutRedis = await problems(["SIDECAR_REDIS_MODE": "sentinel", "SIDECAR_REDIS_SENTINEL_MASTER": "m"])
     #expect(modeWithoutRedis.count == 1)
     #expect(modeWithoutRedis.first?.hasPrefix("SIDECAR_REDIS_MODE") == true)
 
-    let unreadable = problems([
+    let unreadable = await problems([
         "SIDECAR_REDIS_MODE": "sentinel", "SIDECAR_REDIS_URL": "redis://s1", "SIDECAR_REDIS_SENTINEL_MASTER": "m",
         "SIDECAR_REDIS_SENTINEL_PASSWORD_FILE": "/nonexistent/password",
     ])
     #expect(unreadable.count == 1)
     #expect(unreadable.first?.hasPrefix("SIDECAR_REDIS_SENTINEL_PASSWORD_FILE") == true)
+}
+
+@Test func secretFilesAreReadThroughTheSymbolicLinksOfAKubernetesSecretVolume() async throws {
+    // A Secret volume holds `..data -> ..2026_12_03...` and `redis-url -> ..data/redis-url`.
+    let files = try TemporaryFiles()
+    let version = files.directory.appendingPathComponent("..2026_12_03_10_00_00.000000001")
+    try FileManager.default.createDirectory(at: version, withIntermediateDirectories: true)
+    try "rediss://sidecar:s3cret@redis:6380/2\n".write(
+        to: version.appendingPathComponent("redis-url"),
+        atomically: true,
+        encoding: .utf8
+    )
+    try "sentinel-s3cret".write(to: version.appendingPathComponent("sentinel"), atomically: true, encoding: .utf8)
+    let data = files.directory.appendingPathComponent("..data")
+    try FileManager.default.createSymbolicLink(atPath: data.path, withDestinationPath: version.lastPathComponent)
+    for name in ["redis-url", "sentinel"] {
+        try FileManager.default.createSymbolicLink(
+            atPath: files.directory.appendingPathComponent(name).path,
+            withDestinationPath: "..data/\(name)"
+        )
+    }
+    let configuration = try await SidecarConfiguration.load(environment: [
+        "SIDECAR_REDIS_MODE": "sentinel",
+        "SIDECAR_REDIS_URL_FILE": files.directory.appendingPathComponent("redis-url").path,
+        "SIDECAR_REDIS_SENTINEL_MASTER": "mymaster",
+        "SIDECAR_REDIS_SENTINEL_PASSWORD_FILE": files.directory.appendingPathComponent("sentinel").path,
+    ])
+    #expect(configuration.redis?.password == "s3cret")
+    #expect(configuration.redis?.useTLS == true)
+    #expect(configuration.redisSentinelPassword == "sentinel-s3cret")
+}
+
+@Test func aSecretFileThatCannotServeIsNamedWithWhatItShouldHold() async throws {
+    let files = try TemporaryFiles()
+    let binary = files.directory.appendingPathComponent("binary")
+    try Data([0x72, 0x65, 0xFF, 0xFE]).write(to: binary)
+    let wrong = try files.file("wrong", contents: "redis://:hunter2@redis:6379/99\n")
+    #expect(
+        await problems(["SIDECAR_REDIS_URL_FILE": binary.path]) == [
+            "SIDECAR_REDIS_URL_FILE=\"\(binary.path)\": expected a file of UTF-8 text"
+        ]
+    )
+    #expect(
+        await problems(["SIDECAR_REDIS_URL_FILE": files.directory.path]) == [
+            "SIDECAR_REDIS_URL_FILE=\"\(files.directory.path)\": expected a readable file: this is a directory"
+        ]
+    )
+    let holdsABadURL = await problems(["SIDECAR_REDIS_URL_FILE": wrong])
+    #expect(holdsABadURL.count == 1)
+    #expect(holdsABadURL.first?.contains("the file must hold expected redis://") == true)
+    #expect(holdsABadURL.first?.contains("database number from 0 to 15") == true)
+    #expect(holdsABadURL.first?.contains("hunter2") == false)
 }

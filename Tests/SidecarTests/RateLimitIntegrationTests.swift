@@ -122,7 +122,7 @@ struct FleetAccuracyTests {
         var servers: [(ProxyServer, RateLimiters, MultiThreadedEventLoopGroup)] = []
         for _ in 0..<3 {
             let replicaGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-            var configuration = try SidecarConfiguration.load(environment: [:])
+            var configuration = try await SidecarConfiguration.load(environment: [:])
             configuration.listen = ListenAddress(host: "127.0.0.1", port: 0)
             configuration.upstream = .tcp(host: "127.0.0.1", port: upstream.port)
             configuration.rules = [rule]

@@ -13,9 +13,9 @@ import Testing
         ),
         ("SIDECAR_LIMIT_COST", "10/s burst 10 cost 1000000001", "cost 1000000001 is too large"),
     ])
-    func refusedWithTheLargestValueNamed(variable: String, value: String, expected: String) {
+    func refusedWithTheLargestValueNamed(variable: String, value: String, expected: String) async {
         do {
-            _ = try SidecarConfiguration.load(environment: [variable: value])
+            _ = try await SidecarConfiguration.load(environment: [variable: value])
             Issue.record("\(variable)=\(value) was accepted")
         } catch {
             #expect(error.problems.count == 1)
@@ -24,8 +24,8 @@ import Testing
         }
     }
 
-    @Test func theLargestValuesLoad() throws {
-        let configuration = try SidecarConfiguration.load(environment: [
+    @Test func theLargestValuesLoad() async throws {
+        let configuration = try await SidecarConfiguration.load(environment: [
             "SIDECAR_LIMIT_EDGE": "1000000000/36500d cost 1000000000",
             "SIDECAR_LIMIT_ISSUE": "1000000/d burst 1000000000 cost 1000000000",
         ])

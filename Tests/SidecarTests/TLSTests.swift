@@ -32,7 +32,7 @@ struct TLSTests {
         ) async throws -> Running {
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
             let upstream = try await TestUpstream.start(group: group)
-            var configuration = try SidecarConfiguration.load(environment: [:])
+            var configuration = try await SidecarConfiguration.load(environment: [:])
             configuration.listen = ListenAddress(host: "127.0.0.1", port: 0)
             configuration.upstream = .tcp(host: "127.0.0.1", port: upstream.port)
             configuration.tls = TLSFiles(

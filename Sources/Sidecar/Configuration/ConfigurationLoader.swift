@@ -1,20 +1,14 @@
 import Configuration
+import Foundation
 import Limiter
+import Logging
 import NIOCore
-
-/// Every problem found in the environment, one line each, sorted by variable name.
-struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// One line each: the variable, the value (redacted where secret) and what is expected.
-    var problems: [String]
-
-    var description: String { problems.joined(separator: "\n") }
-}
 
 extension SidecarConfiguration {
     /// Reads and validates every `SIDECAR_*` variable of `environment`, reporting all problems at once.
-    static func load(environment: [String: String]) throws(ConfigurationError) -> SidecarConfiguration {
+    static func load(environment: [String: String]) async throws(ConfigurationError) -> SidecarConfiguration {
         var loader = ConfigurationLoader(environment: environment)
-        let configuration = loader.load()
+        let configuration = await loader.load()
         guard loader.problems.isEmpty else {
             let sorted = loader.problems.enumerated().sorted { lhs, rhs in
                 lhs.element.variable == rhs.element.variable
@@ -23,21 +17,6 @@ extension SidecarConfiguration {
             throw ConfigurationError(problems: sorted.map(\.element.line))
         }
         return configuration
-    }
-}
-
-/// One bad value: rendered as `VARIABLE="value": expected ...`.
-struct ConfigurationProblem: Sendable, Hashable {
-    var variable: String
-    /// The value as shown: credentials already redacted.
-    var shownValue: String
-    var message: String
-
-    var line: String {
-        let escaped = shownValue.replacingOccurrences(of: "\\", with: "\\\\")
-            .replacingOccurrences(of: "\"", with: "\\\"")
-            .replacingOccurrences(of: "\n", with: "\\n")
-        return "\(variable)=\"\(escaped)\": \(message)"
     }
 }
 
@@ -69,10 +48,8 @@ struct ConfigurationLoader {
         problems.append(
             ConfigurationProblem(
                 variable: variable,
-                shownValue: ConfigurationValueParser.redacted(
-                    value,
-                    isSecret: ConfigurationVariable(rawValue: variable)?.isSecret ?? false
-                ),
+                value: value,
+                isSecret: ConfigurationVariable(rawValue: variable)?.isSecret ?? false,
                 message: message
             )
         )
@@ -101,117 +78,142 @@ struct ConfigurationLoader {
         optional(variable, parse) ?? defaultValue
     }
 
-    /// `SIDECAR_REDIS_URL`, or the URL held by the file `SIDECAR_REDIS_URL_FILE` names (a mounted secret).
-    mutating func loadRedisURL(mode: RedisMode) -> RedisURL? {
-        guard let path = raw(.redisURLFile) else {
-            return optional(.redisURL) { text throws(ValueProblem) in
-                try ConfigurationValueParser.redisURL(text, defaultPort: mode.defaultPort)
-            }
+    /// The entries of the comma-separated `variable`, split and trimmed by swift-configuration, each
+    /// parsed; empty when unset or when an entry is invalid (then one problem names every such entry).
+    mutating func list<Element>(
+        _ variable: ConfigurationVariable,
+        expected expectation: String,
+        _ parse: (String) -> Element?
+    ) -> [Element] {
+        guard raw(variable) != nil, let entries = reader.stringArray(forKey: variable.configKey) else { return [] }
+        do {
+            return try [Element](parsingEntries: entries, expected: expectation, parse)
+        } catch {
+            report(variable.rawValue, value: environment[variable.rawValue] ?? "", error.expected)
+            return []
         }
+    }
+
+    /// The text of the secret file that `fileVariable` names, read by swift-configuration's
+    /// `FileProvider` as the value of `key`; `nil` when unset or unreadable (then a problem is recorded).
+    mutating func secret(_ key: ConfigKey, fromFileIn fileVariable: ConfigurationVariable) async -> String? {
+        guard let path = raw(fileVariable) else { return nil }
+        do throws(ValueProblem) {
+            _ = try ReadableFile.path(path)
+        } catch {
+            report(fileVariable.rawValue, value: path, error.expected)
+            return nil
+        }
+        do {
+            let file = try await SecretFileSnapshot.provider(path: path, key: key)
+            return ConfigReader(provider: file).string(forKey: key, isSecret: true)
+        } catch is SecretFileSnapshot.NotUTF8Text {
+            report(fileVariable.rawValue, value: path, "expected a file of UTF-8 text")
+        } catch {
+            report(fileVariable.rawValue, value: path, "expected a readable file: \(error)")
+        }
+        return nil
+    }
+
+    /// `SIDECAR_REDIS_URL`, or the URL held by the file `SIDECAR_REDIS_URL_FILE` names (a mounted secret).
+    mutating func loadRedisURL(mode: RedisMode) async -> RedisURL? {
+        let parse = { (text: String) throws(ValueProblem) in try RedisURL(parsing: text, defaultPort: mode.defaultPort)
+        }
+        guard let path = raw(.redisURLFile) else { return optional(.redisURL, parse) }
         let variable = ConfigurationVariable.redisURLFile.rawValue
         if raw(.redisURL) != nil {
             report(variable, value: path, "set SIDECAR_REDIS_URL or SIDECAR_REDIS_URL_FILE, not both")
             return nil
         }
-        guard let contents = try? String(contentsOfFile: path, encoding: .utf8) else {
-            report(variable, value: path, "expected a readable file holding the Redis URL")
+        guard let text = await secret(ConfigurationVariable.redisURL.configKey, fromFileIn: .redisURLFile) else {
             return nil
         }
         do {
-            return try ConfigurationValueParser.redisURL(
-                contents.trimmingCharacters(in: .whitespacesAndNewlines),
-                defaultPort: mode.defaultPort
-            )
+            return try parse(text)
         } catch {
             report(variable, value: path, "the file must hold \(error.expected)")
             return nil
         }
     }
 
-    mutating func load() -> SidecarConfiguration {
-        typealias Parse = ConfigurationValueParser
+    mutating func load() async -> SidecarConfiguration {
         reportUnknownVariables()
 
         let tls = loadTLS()
-        let redisMode = value(.redisMode, default: .standalone) { text throws(ValueProblem) in
-            try Parse.choice(text, of: RedisMode.self)
-        }
+        let redisMode = value(.redisMode, default: .standalone, RedisMode.init(parsing:))
         let defaultListen = ListenAddress(host: "0.0.0.0", port: tls == nil && !tlsRequested ? 8080 : 8443)
         let maxInt32 = Int(Int32.max)
+        let int = { (range: ClosedRange<Int>) in
+            { (text: String) throws(ValueProblem) in try Int(parsing: text, in: range) }
+        }
+        let byteCount = { (allowZero: Bool) in
+            { (text: String) throws(ValueProblem) in try Int(parsingByteCount: text, allowZero: allowZero) }
+        }
 
         var configuration = SidecarConfiguration(
-            listen: value(.listen, default: defaultListen, Parse.listenAddress),
-            upstream: value(.upstream, default: .tcp(host: "127.0.0.1", port: 8000), Parse.upstream),
+            listen: value(.listen, default: defaultListen, ListenAddress.init(parsing:)),
+            upstream: value(.upstream, default: .tcp(host: "127.0.0.1", port: 8000), UpstreamAddress.init(parsing:)),
             tls: tls,
-            adminListen: value(.adminListen, default: ListenAddress(host: "0.0.0.0", port: 9464), Parse.listenAddress),
-            redis: loadRedisURL(mode: redisMode),
-            redisTimeout: value(.redisTimeout, default: .milliseconds(50), Parse.duration),
-            redisFailureMode: value(.redisFailureMode, default: .local) { text throws(ValueProblem) in
-                try Parse.choice(text, of: RedisFailureMode.self)
-            },
-            replicas: optional(.replicas) { text throws(ValueProblem) in try Parse.integer(text, in: 1...Int.max) },
-            trustedProxies: value(.trustedProxies, default: [], Parse.networks),
+            adminListen: value(
+                .adminListen,
+                default: ListenAddress(host: "0.0.0.0", port: 9464),
+                ListenAddress.init(parsing:)
+            ),
+            redis: await loadRedisURL(mode: redisMode),
+            redisTimeout: value(.redisTimeout, default: .milliseconds(50), Duration.init(parsing:)),
+            redisFailureMode: value(.redisFailureMode, default: .local, RedisFailureMode.init(parsing:)),
+            replicas: optional(.replicas, int(1...Int.max)),
+            trustedProxies: list(
+                .trustedProxies,
+                expected: "comma-separated CIDRs such as 10.0.0.0/8, fd00::/8 or 192.168.1.1",
+                IPNetwork.init(parsing:)
+            ),
             ipv6PrefixLength: value(.ipv6Prefix, default: ClientAddress.defaultIPv6PrefixLength) {
                 text throws(ValueProblem) in
-                guard let length = try? Parse.integer(text, in: 1...128) else {
+                guard let length = try? Int(parsing: text, in: 1...128) else {
                     throw ValueProblem(
                         "expected an IPv6 prefix length from 1 to 128, such as 64 (one bucket per /64) or 128 (one per address)"
                     )
                 }
                 return length
             },
-            jwtHS256SecretFile: optional(.jwtHS256SecretFile, Parse.readableFile),
-            jwtPublicKeyFile: optional(.jwtPublicKeyFile, Parse.readableFile),
+            jwtHS256SecretFile: optional(.jwtHS256SecretFile, ReadableFile.path),
+            jwtPublicKeyFile: optional(.jwtPublicKeyFile, ReadableFile.path),
             rules: loadRules(),
-            rateLimitHeaders: value(.rateLimitHeaders, default: .draft) { text throws(ValueProblem) in
-                try Parse.choice(text, of: RateLimitHeaderMode.self)
-            },
-            metricsRoutes: value(.metricsRoutes, default: [], Parse.pathPatterns),
-            headerTimeout: value(.headerTimeout, default: .seconds(10), Parse.duration),
-            idleTimeout: value(.idleTimeout, default: .seconds(60), Parse.duration),
-            upstreamTimeout: value(.upstreamTimeout, default: .seconds(60), Parse.duration),
-            maxHeaderBytes: value(.maxHeaderBytes, default: 32 * 1024) { text throws(ValueProblem) in
-                try Parse.size(text, allowZero: false)
-            },
-            maxBodyBytes: optional(.maxBodyBytes) { text throws(ValueProblem) in try Parse.size(text, allowZero: true)
-            },
-            maxConnections: value(.maxConnections, default: 10_000) { text throws(ValueProblem) in
-                try Parse.integer(text, in: 1...maxInt32)
-            },
-            h2MaxStreams: value(.h2MaxStreams, default: 100) { text throws(ValueProblem) in
-                try Parse.integer(text, in: 1...maxInt32)
-            },
-            shutdownGrace: value(.shutdownGrace, default: .seconds(25), Parse.duration),
-            eventLoops: value(.eventLoops, default: min(max(System.coreCount, 1), 256)) { text throws(ValueProblem) in
-                try Parse.integer(text, in: 1...256)
-            },
-            logLevel: value(.logLevel, default: .info, Parse.logLevel),
-            accessLog: value(.accessLog, default: .off) { text throws(ValueProblem) in
-                try Parse.choice(text, of: AccessLogFormat.self)
-            }
+            rateLimitHeaders: value(.rateLimitHeaders, default: .draft, RateLimitHeaderMode.init(parsing:)),
+            metricsRoutes: list(
+                .metricsRoutes,
+                expected: "comma-separated paths such as /jobs/*, /health (a trailing * matches a prefix)"
+            ) { try? PathPattern(parsing: $0) },
+            headerTimeout: value(.headerTimeout, default: .seconds(10), Duration.init(parsing:)),
+            idleTimeout: value(.idleTimeout, default: .seconds(60), Duration.init(parsing:)),
+            upstreamTimeout: value(.upstreamTimeout, default: .seconds(60), Duration.init(parsing:)),
+            maxHeaderBytes: value(.maxHeaderBytes, default: 32 * 1024, byteCount(false)),
+            maxBodyBytes: optional(.maxBodyBytes, byteCount(true)),
+            maxConnections: value(.maxConnections, default: 10_000, int(1...maxInt32)),
+            h2MaxStreams: value(.h2MaxStreams, default: 100, int(1...maxInt32)),
+            shutdownGrace: value(.shutdownGrace, default: .seconds(25), Duration.init(parsing:)),
+            eventLoops: value(.eventLoops, default: min(max(System.coreCount, 1), 256), int(1...256)),
+            logLevel: value(.logLevel, default: .info, Logger.Level.init(parsing:)),
+            accessLog: value(.accessLog, default: .off, AccessLogFormat.init(parsing:))
         )
-        configuration.logFormat = value(.logFormat, default: LogFormat.forStandardError) { text throws(ValueProblem) in
-            try Parse.choice(text, of: LogFormat.self)
-        }
+        configuration.logFormat = value(.logFormat, default: LogFormat.forStandardError, LogFormat.init(parsing:))
         configuration.upstreamMaxConnections = value(
             .upstreamMaxConnections,
-            default: UpstreamPool.defaultMaxConnections
-        ) { text throws(ValueProblem) in
-            try Parse.integer(text, in: 1...maxInt32)
-        }
-        configuration.h2c = value(.h2c, default: false, Parse.onOff)
-        configuration.encodedSlashes = value(.encodedSlashes, default: .reject) { text throws(ValueProblem) in
-            try Parse.choice(text, of: EncodedSeparators.self)
-        }
+            default: UpstreamPool.defaultMaxConnections,
+            int(1...maxInt32)
+        )
+        configuration.h2c = value(.h2c, default: false, Bool.init(parsingOnOff:))
+        configuration.encodedSlashes = value(.encodedSlashes, default: .reject, EncodedSeparators.init(parsing:))
         configuration.redisURLFile = raw(.redisURLFile)
-        loadRedisTopology(into: &configuration)
+        await loadRedisTopology(into: &configuration)
         return configuration
     }
 
     /// `SIDECAR_REDIS_MODE` and what goes with it: one address in standalone mode; in sentinel
     /// mode the master set's name (required) and the sentinels' password file (optional), which
     /// are errors in any other mode.
-    mutating func loadRedisTopology(into configuration: inout SidecarConfiguration) {
+    mutating func loadRedisTopology(into configuration: inout SidecarConfiguration) async {
         let modeText = raw(.redisMode)
         // An invalid mode was reported already; what goes with a mode is not checked against a guess.
         guard let mode = modeText.map({ RedisMode(rawValue: $0.lowercased()) }) ?? .standalone else { return }
@@ -258,21 +260,14 @@ struct ConfigurationLoader {
                 )
             }
             configuration.redisSentinelMaster = master
-            if let path = optional(.redisSentinelPasswordFile, ConfigurationValueParser.readableFile) {
-                configuration.redisSentinelPasswordFile = path
-                guard let contents = try? String(contentsOfFile: path, encoding: .utf8) else {
-                    report(
-                        ConfigurationVariable.redisSentinelPasswordFile.rawValue,
-                        value: path,
-                        "expected a readable file"
-                    )
-                    return
-                }
-                let password = contents.trimmingCharacters(in: .whitespacesAndNewlines)
-                configuration.redisSentinelPassword = password.isEmpty ? nil : password
-            }
+            configuration.redisSentinelPasswordFile = raw(.redisSentinelPasswordFile)
+            let password = await secret(Self.sentinelPasswordKey, fromFileIn: .redisSentinelPasswordFile)
+            configuration.redisSentinelPassword = password?.isEmpty == false ? password : nil
         }
     }
+
+    /// The key the sentinels' password file stands in for.
+    static let sentinelPasswordKey = ConfigKey(["sidecar", "redis", "sentinel", "password"])
 
     /// Whether either TLS file variable is set, valid or not: the listener default follows it.
     var tlsRequested: Bool { raw(.tlsCertFile) != nil || raw(.tlsKeyFile) != nil }
@@ -310,9 +305,9 @@ struct ConfigurationLoader {
             )
             valid = false
         }
-        let checkedCertificate = optional(.tlsCertFile, ConfigurationValueParser.readableFile)
-        let checkedKey = optional(.tlsKeyFile, ConfigurationValueParser.readableFile)
-        let checkedClientCA = optional(.tlsClientCAFile, ConfigurationValueParser.readableFile)
+        let checkedCertificate = optional(.tlsCertFile, ReadableFile.path)
+        let checkedKey = optional(.tlsKeyFile, ReadableFile.path)
+        let checkedClientCA = optional(.tlsClientCAFile, ReadableFile.path)
         guard valid, let checkedCertificate, let checkedKey, (clientCA == nil) == (checkedClientCA == nil) else {
             return nil
         }

@@ -83,29 +83,6 @@ struct SidecarConfiguration: Sendable, Equatable {
     var redisSentinelPassword: String? = nil
 }
 
-/// A `host:port` to listen on; `host` is an IP literal or a name, IPv6 without brackets.
-struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
-    var host: String
-    var port: Int
-
-    var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-}
-
-/// Where the gateway listens.
-enum UpstreamAddress: Sendable, Hashable, CustomStringConvertible {
-    /// `http://host:port`; `host` is what the upstream sees as its authority.
-    case tcp(host: String, port: Int)
-    /// `unix:/path.sock`.
-    case unix(path: String)
-
-    var description: String {
-        switch self {
-        case .tcp(let host, let port): host.contains(":") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)"
-        case .unix(let path): "unix:\(path)"
-        }
-    }
-}
-
 /// Certificate, key and optional client CA for TLS termination.
 struct TLSFiles: Sendable, Hashable {
     var certificateFile: String
@@ -113,90 +90,23 @@ struct TLSFiles: Sendable, Hashable {
     var clientCAFile: String?
 }
 
-/// A parsed `redis://` or `rediss://` URL.
-struct RedisURL: Sendable, Hashable, CustomStringConvertible {
-    var useTLS: Bool
-    /// The addresses listed, in order: the server in standalone mode, the sentinels in sentinel
-    /// mode, seed nodes in cluster mode.
-    var addresses: [RedisAddress]
-    var username: String?
-    var password: String?
-    var database: Int
-
-    init(useTLS: Bool, addresses: [RedisAddress], username: String?, password: String?, database: Int) {
-        precondition(!addresses.isEmpty, "a Redis URL names at least one address")
-        self.useTLS = useTLS
-        self.addresses = addresses
-        self.username = username
-        self.password = password
-        self.database = database
-    }
-
-    /// A URL of one address.
-    init(useTLS: Bool, host: String, port: Int, username: String?, password: String?, database: Int) {
-        self.init(
-            useTLS: useTLS,
-            addresses: [RedisAddress(host: host, port: port)],
-            username: username,
-            password: password,
-            database: database
-        )
-    }
-
-    /// The first address's host (the only one in standalone mode).
-    var host: String { addresses[0].host }
-    /// The first address's port.
-    var port: Int { addresses[0].port }
-
-    /// The URL with the password redacted.
-    var description: String {
-        var auth = ""
-        if let username { auth = username }
-        if password != nil { auth += ":<redacted>" }
-        if !auth.isEmpty { auth += "@" }
-        let hosts = addresses.map(\.description).joined(separator: ",")
-        return "\(useTLS ? "rediss" : "redis")://\(auth)\(hosts)/\(database)"
-    }
-}
-
-/// One `host:port` of a Redis URL.
-struct RedisAddress: Sendable, Hashable, CustomStringConvertible {
-    var host: String
-    var port: Int
-
-    var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-}
-
-/// `SIDECAR_REDIS_MODE`: how the addresses of `SIDECAR_REDIS_URL` are used.
-enum RedisMode: String, Sendable, Hashable, CaseIterable {
-    /// One Redis server (or a managed primary endpoint).
-    case standalone
-    /// Sentinels that name the master of `SIDECAR_REDIS_SENTINEL_MASTER`.
-    case sentinel
-    /// Seed nodes of a Redis Cluster, asked for its slot map.
-    case cluster
-
-    /// The port of an address listed without one.
-    var defaultPort: Int { self == .sentinel ? 26379 : 6379 }
-}
-
 /// `SIDECAR_REDIS_FAILURE_MODE`.
-enum RedisFailureMode: String, Sendable, Hashable, CaseIterable {
+enum RedisFailureMode: String, Sendable, Hashable, CaseIterable, ConfigurationChoice {
     case local, open, closed
 }
 
 /// `SIDECAR_RATELIMIT_HEADERS`.
-enum RateLimitHeaderMode: String, Sendable, Hashable, CaseIterable {
+enum RateLimitHeaderMode: String, Sendable, Hashable, CaseIterable, ConfigurationChoice {
     case draft, legacy, both, off
 }
 
 /// `SIDECAR_ACCESS_LOG`.
-enum AccessLogFormat: String, Sendable, Hashable, CaseIterable {
+enum AccessLogFormat: String, Sendable, Hashable, CaseIterable, ConfigurationChoice {
     case off, json
 }
 
 /// `SIDECAR_LOG_FORMAT`: swift-log's plain text, or one JSON object per line.
-enum LogFormat: String, Sendable, Hashable, CaseIterable {
+enum LogFormat: String, Sendable, Hashable, CaseIterable, ConfigurationChoice {
     case text, json
 
     /// `text` when standard error is a terminal (a person reads it), else `json` (a collector does).

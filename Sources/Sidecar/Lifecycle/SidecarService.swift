@@ -308,7 +308,7 @@ enum DrainRequest {
                 )
             }
             do {
-                delay = try ConfigurationValueParser.duration(String(field[1]))
+                delay = try Duration(parsing: String(field[1]))
             } catch {
                 return .failure(ValueProblem("after: \(error.expected)"))
             }

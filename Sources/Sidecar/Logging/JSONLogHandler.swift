@@ -10,7 +10,7 @@ import Darwin
 
 /// swift-log's handler for `SIDECAR_LOG_FORMAT=json`: one JSON object per line on standard error,
 /// with `time` (seconds since 1970, as the access log writes it), `level`, `logger` (the label),
-/// `source` (the module), `message`, then the metadata as fields (a field named like one of
+/// `source` (the module), `message`, `error` when one is logged, then the metadata as fields (a field named like one of
 /// those gets the prefix `metadata_`).
 struct JSONLogHandler: LogHandler {
     let label: String
@@ -35,25 +35,18 @@ struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    static let reservedFields: Set<String> = ["time", "level", "logger", "source", "message"]
+    static let reservedFields: Set<String> = ["time", "level", "logger", "source", "message", "error"]
 
-    func log(
-        level: Logger.Level,
-        message: Logger.Message,
-        metadata explicit: Logger.Metadata?,
-        source: String,
-        file: String,
-        function: String,
-        line: UInt
-    ) {
+    func log(event: LogEvent) {
         var fields = metadata
         if let provided = metadataProvider?.get() { fields.merge(provided) { $1 } }
-        if let explicit { fields.merge(explicit) { $1 } }
+        if let explicit = event.metadata { fields.merge(explicit) { $1 } }
         var text = "{\"time\":\(AccessLog.fixed(Double(wallClockNanoseconds()) / 1e9, digits: 6))"
-        text += ",\"level\":\"\(level.rawValue)\""
+        text += ",\"level\":\"\(event.level.rawValue)\""
         text += ",\"logger\":\(LocalResponse.jsonString(label))"
-        text += ",\"source\":\(LocalResponse.jsonString(source))"
-        text += ",\"message\":\(LocalResponse.jsonString(message.description))"
+        text += ",\"source\":\(LocalResponse.jsonString(event.source))"
+        text += ",\"message\":\(LocalResponse.jsonString(event.message.description))"
+        if let error = event.error { text += ",\"error\":\(LocalResponse.jsonString(String(describing: error)))" }
         for key in fields.keys.sorted() {
             let name = Self.reservedFields.contains(key) ? "metadata_" + key : key
             text += ",\(LocalResponse.jsonString(name)):\(Self.json(fields[key]!))"

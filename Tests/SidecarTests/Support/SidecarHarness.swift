@@ -27,7 +27,7 @@ struct SidecarHarness {
     ) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let upstream = try await TestUpstream.start(group: group)
-        var configuration = try SidecarConfiguration.load(environment: [:])
+        var configuration = try await SidecarConfiguration.load(environment: [:])
         configuration.listen = ListenAddress(host: "127.0.0.1", port: 0)
         configuration.upstream = upstreamAddress?(upstream) ?? .tcp(host: "127.0.0.1", port: upstream.port)
         configure(&configuration)
