@@ -50,6 +50,12 @@ struct TerminationTests {
         var isSet: Bool { value.load(ordering: .acquiring) }
     }
 
+    /// `relay`'s counts once no connection is open any more (the clients have shut down), or after 5 s.
+    static func settled(_ relay: CountingRelay) async throws -> CountingRelay.Counts {
+        for _ in 0..<100 where relay.counts.open > 0 { try await Task.sleep(for: .milliseconds(50)) }
+        return relay.counts
+    }
+
     /// The 200s `sidecar` counted (`sidecar_http_requests_total`).
     static func answered(by sidecar: RunningSidecar) async throws -> Int {
         let text = try await sidecar.get("/metrics", admin: true).body
@@ -72,10 +78,19 @@ struct TerminationTests {
         // The pod that terminates, and another replica that stays.
         let leaving = try await RunningSidecar.start(extra: tls, threads: 2)
         let staying = try await RunningSidecar.start(extra: tls, threads: 1)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        // Clients reach each pod through a relay per protocol that counts the connections and
+        // how each ended, as the node's kube-proxy would carry them.
+        var relays: [String: [Int: CountingRelay]] = [:]
+        for kind in ["http/1.1", "h2"] {
+            for pod in [leaving.port, staying.port] {
+                relays[kind, default: [:]][pod] = try await CountingRelay.start(group: group, to: pod)
+            }
+        }
+        let relayPorts = relays.mapValues { $0.mapValues(\.port) }
         let endpoints = Endpoints(leaving.port)
         let tally = Tally()
         let stop = Flag()
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
 
         func client(http1: Bool) -> HTTPClient {
             var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
@@ -100,7 +115,7 @@ struct TerminationTests {
                             if kind == "h2" { port = endpoints.current }
                             do {
                                 let response = try await http.execute(
-                                    HTTPClientRequest(url: "https://127.0.0.1:\(port)/hello"),
+                                    HTTPClientRequest(url: "https://127.0.0.1:\(relayPorts[kind]![port]!)/hello"),
                                     timeout: .seconds(10)
                                 )
                                 let body = try await response.body.collect(upTo: 1 << 16)
@@ -187,6 +202,21 @@ struct TerminationTests {
             print(
                 "pod termination: sent \(sent) (before the preStop \(before)), failed \(failed.mapValues(\.count)), refused streams sent again \(tally.retriedCounts), served by the leaving pod while draining: HTTP/1.1 \(servedDuringPreStop.0), h2 \(servedDuringPreStop.1)"
             )
+            for http in clients { try await http.shutdown() }
+            // Every connection to either pod ended with a close on both sides, none with a reset.
+            var connections: [String: [Int: CountingRelay.Counts]] = [:]
+            for (kind, pods) in relays {
+                for (pod, relay) in pods { connections[kind, default: [:]][pod] = try await Self.settled(relay) }
+            }
+            for kind in ["http/1.1", "h2"] {
+                let (gone, kept) = (connections[kind]![leaving.port]!, connections[kind]![staying.port]!)
+                print(
+                    "pod termination connections, \(kind): to the leaving pod \(gone.opened) opened, \(gone.closedCleanly) closed cleanly, \(gone.failed.count) not; to the staying pod \(kept.opened) opened, \(kept.closedCleanly) closed cleanly, \(kept.failed.count) not"
+                )
+                for counts in [gone, kept] {
+                    #expect(counts.opened > 0 && counts.failed.isEmpty && counts.open == 0, "\(kind): \(counts)")
+                }
+            }
             for kind in ["http/1.1", "h2"] {
                 #expect((sent[kind] ?? 0) > (before[kind] ?? 0) + 10, "\(kind) kept sending")
                 #expect(failed[kind] == nil, "\(kind): \(failed[kind]?.prefix(3) ?? [])")
@@ -197,7 +227,8 @@ struct TerminationTests {
             stop.set()
             await load.value
         }
-        for http in clients { try await http.shutdown() }
+        for http in clients { try? await http.shutdown() }
+        for relay in relays.values.flatMap(\.values) { try await relay.stop() }
         try await group.shutdownGracefully()
         try await staying.stop()
         try await leaving.client.shutdown()

@@ -117,7 +117,8 @@ struct ConfigurationLoader {
 
     /// `SIDECAR_REDIS_URL`, or the URL held by the file `SIDECAR_REDIS_URL_FILE` names (a mounted secret).
     mutating func loadRedisURL(mode: RedisMode) async -> RedisURL? {
-        let parse = { (text: String) throws(ValueProblem) in try RedisURL(parsing: text, defaultPort: mode.defaultPort)
+        func parse(_ text: String) throws(ValueProblem) -> RedisURL {
+            try RedisURL(parsing: text, defaultPort: mode.defaultPort)
         }
         guard let path = raw(.redisURLFile) else { return optional(.redisURL, parse) }
         let variable = ConfigurationVariable.redisURLFile.rawValue
@@ -143,11 +144,11 @@ struct ConfigurationLoader {
         let redisMode = value(.redisMode, default: .standalone, RedisMode.init(parsing:))
         let defaultListen = ListenAddress(host: "0.0.0.0", port: tls == nil && !tlsRequested ? 8080 : 8443)
         let maxInt32 = Int(Int32.max)
-        let int = { (range: ClosedRange<Int>) in
-            { (text: String) throws(ValueProblem) in try Int(parsing: text, in: range) }
+        func int(_ range: ClosedRange<Int>) -> (String) throws(ValueProblem) -> Int {
+            { text throws(ValueProblem) in try Int(parsing: text, in: range) }
         }
-        let byteCount = { (allowZero: Bool) in
-            { (text: String) throws(ValueProblem) in try Int(parsingByteCount: text, allowZero: allowZero) }
+        func byteCount(allowZero: Bool) -> (String) throws(ValueProblem) -> Int {
+            { text throws(ValueProblem) in try Int(parsingByteCount: text, allowZero: allowZero) }
         }
 
         var configuration = SidecarConfiguration(
@@ -188,8 +189,8 @@ struct ConfigurationLoader {
             headerTimeout: value(.headerTimeout, default: .seconds(10), Duration.init(parsing:)),
             idleTimeout: value(.idleTimeout, default: .seconds(60), Duration.init(parsing:)),
             upstreamTimeout: value(.upstreamTimeout, default: .seconds(60), Duration.init(parsing:)),
-            maxHeaderBytes: value(.maxHeaderBytes, default: 32 * 1024, byteCount(false)),
-            maxBodyBytes: optional(.maxBodyBytes, byteCount(true)),
+            maxHeaderBytes: value(.maxHeaderBytes, default: 32 * 1024, byteCount(allowZero: false)),
+            maxBodyBytes: optional(.maxBodyBytes, byteCount(allowZero: true)),
             maxConnections: value(.maxConnections, default: 10_000, int(1...maxInt32)),
             h2MaxStreams: value(.h2MaxStreams, default: 100, int(1...maxInt32)),
             shutdownGrace: value(.shutdownGrace, default: .seconds(25), Duration.init(parsing:)),

@@ -1,0 +1,196 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A TCP relay on loopback in front of one port, as a node's kube-proxy is in front of a pod:
+/// bytes pass both ways unchanged (TLS included), half-closes are passed on, and each connection
+/// is counted with how it ended.
+final class CountingRelay: Sendable {
+    /// The connections relayed so far.
+    struct Counts: Sendable, Equatable {
+        /// Connections accepted from clients.
+        var opened = 0
+        /// Connections that ended with both sides closing (FIN), no error on either.
+        var closedCleanly = 0
+        /// Connections that ended with an error (a reset, a refused connect), described.
+        var failed: [String] = []
+
+        /// Connections still open.
+        var open: Int { opened - closedCleanly - failed.count }
+    }
+
+    let port: Int
+    private let listener: any Channel
+    private let state: Mutex<Counts>
+
+    var counts: Counts { state.withLock { $0 } }
+
+    private init(listener: any Channel) {
+        self.listener = listener
+        self.port = listener.localAddress!.port!
+        self.state = Mutex(Counts())
+    }
+
+    /// A relay listening on an ephemeral loopback port, to `127.0.0.1:targetPort`.
+    static func start(group: any EventLoopGroup, to targetPort: Int) async throws -> CountingRelay {
+        let relay = Box()
+        let listener = try await ServerBootstrap(group: group)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelOption(.autoRead, value: false)
+            .childChannelInitializer { inbound in
+                inbound.eventLoop.makeCompletedFuture {
+                    let counting = relay.value.withLock { $0! }
+                    counting.record { $0.opened += 1 }
+                    try inbound.pipeline.syncOperations.addHandler(
+                        RelayStarter(targetPort: targetPort, relay: counting)
+                    )
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0)
+            .get()
+        let counting = CountingRelay(listener: listener)
+        relay.value.withLock { $0 = counting }
+        return counting
+    }
+
+    func stop() async throws {
+        try await listener.close()
+    }
+
+    fileprivate func record(_ change: (inout Counts) -> Void) {
+        state.withLock { change(&$0) }
+    }
+
+    private final class Box: Sendable {
+        let value = Mutex<CountingRelay?>(nil)
+    }
+}
+
+/// How one relayed connection ended, reported once both of its channels closed; event-loop bound.
+private final class RelayOutcome {
+    private let relay: CountingRelay
+    private var error: String?
+    private var channelsOpen = 2
+
+    init(relay: CountingRelay) { self.relay = relay }
+
+    func failed(_ description: String) {
+        if error == nil { error = description }
+    }
+
+    func channelClosed() {
+        channelsOpen -= 1
+        guard channelsOpen == 0 else { return }
+        if let error {
+            relay.record { $0.failed.append(error) }
+        } else {
+            relay.record { $0.closedCleanly += 1 }
+        }
+    }
+}
+
+/// On a client's connection: connects to the target on the same event loop, then relays.
+private final class RelayStarter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    let targetPort: Int
+    let relay: CountingRelay
+
+    init(targetPort: Int, relay: CountingRelay) {
+        self.targetPort = targetPort
+        self.relay = relay
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let inbound = context.channel
+        let outcome = RelayOutcome(relay: relay)
+        let loop = context.eventLoop
+        ClientBootstrap(group: loop)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .connect(host: "127.0.0.1", port: targetPort)
+            .assumeIsolated()
+            .whenComplete { result in
+                switch result {
+                case .failure(let error):
+                    outcome.failed("connect: \(error)")
+                    outcome.channelClosed()
+                    inbound.closeFuture.assumeIsolated().whenComplete { _ in outcome.channelClosed() }
+                    inbound.close(promise: nil)
+                case .success(let outbound):
+                    let client = RelayHandler(outcome: outcome)
+                    let server = RelayHandler(outcome: outcome)
+                    client.partner = server
+                    server.partner = client
+                    do {
+                        try inbound.pipeline.syncOperations.addHandler(client)
+                        try outbound.pipeline.syncOperations.addHandler(server)
+                        inbound.pipeline.syncOperations.removeHandler(self, promise: nil)
+                    } catch {
+                        inbound.close(promise: nil)
+                        outbound.close(promise: nil)
+                        return
+                    }
+                    _ = inbound.setOption(.autoRead, value: true)
+                }
+            }
+    }
+}
+
+/// One side of a relayed connection: what it reads is written to its partner; its end of input
+/// becomes the partner's end of output; both close once neither has input left.
+private final class RelayHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let outcome: RelayOutcome
+    var partner: RelayHandler?
+    private var context: ChannelHandlerContext?
+    private var inputClosed = false
+
+    init(outcome: RelayOutcome) { self.outcome = outcome }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        context.channel.closeFuture.assumeIsolated().whenComplete { [outcome] _ in outcome.channelClosed() }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        partner = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        partner?.context?.write(data, promise: nil)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        partner?.context?.flush()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case ChannelEvent.inputClosed = event else { return context.fireUserInboundEventTriggered(event) }
+        inputClosed = true
+        if let partner, let partnerContext = partner.context {
+            partnerContext.flush()
+            partnerContext.close(mode: .output, promise: nil)
+            if partner.inputClosed {
+                context.close(promise: nil)
+                partnerContext.close(promise: nil)
+            }
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        outcome.failed("\(error)")
+        context.close(promise: nil)
+        partner?.context?.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        // A full close without a half-close first (the peer's close(), or ours above) ends both.
+        partner?.context?.close(promise: nil)
+        context.fireChannelInactive()
+    }
+}
