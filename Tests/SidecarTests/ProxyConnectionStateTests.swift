@@ -104,6 +104,38 @@ struct ProxyConnectionStateTests {
 
     // MARK: Pipelining
 
+    @Test func whileTheLimiterDecidesOnlyABodyStillToComeHoldsReads() {
+        var machine = ProxyStateMachine()
+        #expect(machine.requestPartRead(head) == head)
+        start(&machine, hasBody: true)
+        // The body waits in the client's socket, not in memory, while the limiter decides.
+        #expect(machine.readRequested() == false)
+        #expect(machine.requestPartRead(.body(ByteBuffer(string: "abc"))) == .body(ByteBuffer(string: "abc")))
+        _ = machine.requestBodyPart(ByteBuffer(string: "abc"))
+        #expect(machine.requestPartRead(.end) == .end)
+        _ = machine.requestEnd()
+        // Complete: the held read goes, and reading goes on while the decision is awaited (no
+        // read interest dropped and taken again per request); what arrives is pipelined, and
+        // reads stop once that queue is full.
+        #expect(machine.takePendingRead() == true)
+        #expect(machine.readRequested() == true)
+        #expect(machine.requestPartRead(head) == Optional<ProxyRequestPart>.none)
+        for _ in 1..<ProxyStateMachine.maxPipelinedParts {
+            #expect(machine.readRequested() == true)
+            _ = machine.requestPartRead(.end)
+        }
+        #expect(machine.pipelined.count == ProxyStateMachine.maxPipelinedParts)
+        #expect(machine.readRequested() == false)
+        // The same while the upstream connection is made.
+        var connecting = ProxyStateMachine()
+        start(&connecting, hasBody: true)
+        #expect(connecting.limiterDecided(denial: nil) == .leaseUpstream)
+        #expect(connecting.readRequested() == false)
+        _ = connecting.requestEnd()
+        #expect(connecting.takePendingRead() == true)
+        #expect(connecting.readRequested() == true)
+    }
+
     @Test func aHeadWaitsForTheCurrentExchangeAndWhatFollowsItQueuesBehindIt() {
         var machine = ProxyStateMachine()
         #expect(machine.requestPartRead(head) == head)

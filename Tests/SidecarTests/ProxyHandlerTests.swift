@@ -119,14 +119,20 @@ struct ProxyHandlerTests {
         #expect(!channel.isActive)
     }
 
-    @Test func holdsReadsWhileTheLimiterDecidesThenAnswers429() throws {
+    @Test func holdsReadsForABodyWhileTheLimiterDecidesThenAnswers429() throws {
         let limiter = PendingRateLimiter()
         let channel = try makeChannel(limiter: limiter)
         let reads = ReadCounter()
         try channel.pipeline.syncOperations.addHandler(reads, position: .first)
-        try channel.writeInbound(ByteBuffer(string: "GET /x HTTP/1.1\r\nHost: x\r\n\r\n"))
+        try channel.writeInbound(ByteBuffer(string: "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n"))
+        // The body stays in the socket until the limiter has decided.
         channel.read()
         #expect(reads.count == 0)
+        try channel.writeInbound(ByteBuffer(string: "body"))
+        // Complete: the held read goes through.
+        #expect(reads.count == 1)
+        channel.read()
+        #expect(reads.count == 2)
 
         let policy = RateLimitPolicyState(
             rule: "fleet",
@@ -142,8 +148,9 @@ struct ProxyHandlerTests {
         #expect(response.contains("Retry-After: 1\r\n"))
         #expect(response.contains("RateLimit: \"fleet\";r=0;t=1\r\n"))
         #expect(response.contains("\"rule\":\"fleet\""))
-        // The request was complete: the connection stays open and reading resumes.
-        #expect(reads.count == 1)
+        // The request was complete: the connection stays open and reading goes on.
+        channel.read()
+        #expect(reads.count == 3)
         #expect(channel.isActive)
         _ = try? channel.finish()
     }

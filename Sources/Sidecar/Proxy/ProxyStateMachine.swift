@@ -387,10 +387,16 @@ struct ProxyStateMachine {
     }
 
     /// Whether reading from the client must wait: nothing can take more of its bytes yet.
+    ///
+    /// While the limiter decides or the upstream connection is made, only a request whose body is
+    /// still to come holds reads (its body waits in the client's socket, not in memory). A complete
+    /// request lets reading go on: what follows is the next request, kept within
+    /// ``maxPipelinedParts``, and holding would cost two `epoll_ctl` calls per request each time
+    /// the decision waits for Redis.
     var holdsClientReads: Bool {
         if pipelined.count >= Self.maxPipelinedParts { return true }
         switch state {
-        case .deciding, .connecting: return true
+        case .deciding(let exchange), .connecting(let exchange): return !exchange.requestComplete
         case .forwarding(let exchange): return !exchange.upstreamWritable
         default: return false
         }
