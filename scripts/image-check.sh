@@ -410,7 +410,10 @@ else
   in_chroot /usr/local/bin/sidecar --version | sed 's/^/  /'
 
   step "sidecar in chroot --userspec=10001:10001 (the k8s ConfigMap's settings and limits)"
-  in_chroot /usr/local/bin/sidecar >"$tmp/chroot.log" 2>&1 &
+  # exec: chroot and env exec in turn, so the PID signalled below is the sidecar's own, not that of
+  # a subshell whose death would leave the sidecar running.
+  (exec chroot --userspec=10001:10001 "$rroot" env -i PATH=/usr/local/bin:/usr/bin:/bin "${chroot_env[@]}" \
+    /usr/local/bin/sidecar) >"$tmp/chroot.log" 2>&1 &
   sidecar_pid=$!
   pids+=("$sidecar_pid")
   wait_ready || {
