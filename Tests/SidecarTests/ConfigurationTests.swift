@@ -245,6 +245,8 @@ private func problems(_ environment: [String: String]) async -> [String] {
         ("SIDECAR_IPV6_PREFIX", "/64", "expected an IPv6 prefix length from 1 to 128"),
         ("SIDECAR_JWT_HS256_SECRET_FILE", "/nonexistent/secret", "expected a readable file: no such file"),
         ("SIDECAR_JWT_PUBLIC_KEY_FILE", "/", "expected a readable file: this is a directory"),
+        ("SIDECAR_JWT_PUBLIC_KEY_FILE", "/dev/zero", "expected a regular file, not a device or a pipe"),
+        ("SIDECAR_JWT_HS256_SECRET_FILE", "/dev/urandom", "expected a regular file, not a device or a pipe"),
         ("SIDECAR_RATELIMIT_HEADERS", "ietf", "expected one of draft, legacy, both, off"),
         ("SIDECAR_METRICS_ROUTES", "/jobs/*, health", #"not valid: "health""#),
         ("SIDECAR_HEADER_TIMEOUT", "10", "a unit is required"),
@@ -651,6 +653,18 @@ private func problems(_ environment: [String: String]) async -> [String] {
     #expect(
         await problems(["SIDECAR_REDIS_URL_FILE": files.directory.path]) == [
             "SIDECAR_REDIS_URL_FILE=\"\(files.directory.path)\": expected a readable file: this is a directory"
+        ]
+    )
+    // A device would be read without end; a huge file is no secret.
+    #expect(
+        await problems(["SIDECAR_REDIS_URL_FILE": "/dev/zero"]) == [
+            #"SIDECAR_REDIS_URL_FILE="/dev/zero": expected a regular file holding the secret, not a device or a pipe"#
+        ]
+    )
+    let huge = try files.file("huge", contents: String(repeating: "x", count: 65 * 1024))
+    #expect(
+        await problems(["SIDECAR_REDIS_URL_FILE": huge]) == [
+            "SIDECAR_REDIS_URL_FILE=\"\(huge)\": expected a file of at most 64 KiB holding the secret; it has 66560 bytes"
         ]
     )
     let holdsABadURL = await problems(["SIDECAR_REDIS_URL_FILE": wrong])

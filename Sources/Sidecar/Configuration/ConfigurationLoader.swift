@@ -99,7 +99,7 @@ struct ConfigurationLoader {
     mutating func secret(_ key: ConfigKey, fromFileIn fileVariable: ConfigurationVariable) async -> String? {
         guard let path = raw(fileVariable) else { return nil }
         do throws(ValueProblem) {
-            _ = try ReadableFile.path(path)
+            _ = try ReadableFile.secretPath(path)
         } catch {
             report(fileVariable.rawValue, value: path, error.expected)
             return nil

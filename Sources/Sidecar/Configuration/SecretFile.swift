@@ -10,9 +10,23 @@ import Musl
 import Darwin
 #endif
 
-/// A path to an existing, readable file (symbolic links followed, as mounted secrets use them).
+/// A path to an existing, readable regular file (symbolic links followed, as mounted secrets use
+/// them) of a bounded size: a device such as `/dev/zero` or a huge file would be read without end.
 enum ReadableFile {
+    /// The largest PEM file (certificate chain, key, CA bundle, JWT key) accepted.
+    static let maxBytes = 1024 * 1024
+    /// The largest secret file read whole (`SIDECAR_REDIS_URL_FILE`, the sentinels' password).
+    static let maxSecretBytes = 64 * 1024
+
     static func path(_ path: String) throws(ValueProblem) -> String {
+        try checked(path, maxBytes: maxBytes, holding: "")
+    }
+
+    static func secretPath(_ path: String) throws(ValueProblem) -> String {
+        try checked(path, maxBytes: maxSecretBytes, holding: " holding the secret")
+    }
+
+    private static func checked(_ path: String, maxBytes: Int, holding: String) throws(ValueProblem) -> String {
         var status = stat()
         guard stat(path, &status) == 0 else {
             throw ValueProblem(
@@ -20,8 +34,15 @@ enum ReadableFile {
                     ? "expected a readable file: permission denied" : "expected a readable file: no such file"
             )
         }
-        guard status.st_mode & S_IFMT != S_IFDIR else {
-            throw ValueProblem("expected a readable file: this is a directory")
+        switch status.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw ValueProblem("expected a readable file: this is a directory")
+        default: throw ValueProblem("expected a regular file\(holding), not a device or a pipe")
+        }
+        guard status.st_size <= maxBytes else {
+            throw ValueProblem(
+                "expected a file of at most \(maxBytes / 1024) KiB\(holding); it has \(status.st_size) bytes"
+            )
         }
         guard access(path, R_OK) == 0 else { throw ValueProblem("expected a readable file: permission denied") }
         return path
