@@ -126,7 +126,7 @@ job_body 1048577 | "${CURL[@]}" -o /dev/null -w '  status %{http_code}\n' -X POS
 
 step "ambiguous framing is refused with 400"
 printf 'POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n' |
-  timeout 3 openssl s_client -quiet -connect "127.0.0.1:$PORT" -alpn http/1.1 2>/dev/null | head -1 | sed 's/^/  /'
+  timeout 3 openssl s_client -quiet -connect "127.0.0.1:$PORT" -alpn http/1.1 2>/dev/null | sed -n 1p | sed 's/^/  /'
 
 step "SIGTERM while a slow upload is in flight (256 KiB at 256 KiB/s): it finishes, then the sidecar exits 0"
 job_body 262144 | "${CURL[@]}" --limit-rate 256K -o /dev/null -w '  slow upload: status %{http_code} after %{time_total} s\n' \

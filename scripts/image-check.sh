@@ -196,7 +196,7 @@ for from in https://github.com/ git@github.com: ssh://git@github.com/; do
   git config --file "$STATE/roots/swift-bookworm/etc/gitconfig" --replace-all \
     "url.$SWIFT_PACKAGES/.insteadOf" "$from" "^$(printf '%s' "$from" | sed 's/[.]/[.]/g')\$"
 done
-swift_version=$("$SWIFT_ROOT/usr/bin/swift" --version 2>/dev/null | head -n 1)
+swift_version=$("$SWIFT_ROOT/usr/bin/swift" --version 2>/dev/null | sed -n 1p)
 mirror_refs=$(find "$SWIFT_PACKAGES" \( -name packed-refs -o -path '*/refs/*' \) -type f -printf '%P %s %T@\n' |
   sort | sha256sum | cut -c1-16)
 
@@ -333,7 +333,7 @@ served_request_checks() {
 
   step "/metrics on the admin port"
   curl -fsS "http://127.0.0.1:$admin_port/metrics" >"$tmp/metrics" || fail "GET /metrics failed"
-  grep -E '^sidecar_(build_info|http_requests_total)' "$tmp/metrics" | head -n 4 | sed 's/^/  /'
+  grep -E '^sidecar_(build_info|http_requests_total)' "$tmp/metrics" | sed -n '1,4s/^/  /p'
   grep -q '^sidecar_http_requests_total' "$tmp/metrics" || fail "no sidecar_http_requests_total in /metrics"
   grep -q '^sidecar_ratelimit_decisions_total' "$tmp/metrics" || fail "no sidecar_ratelimit_decisions_total in /metrics"
 }
@@ -365,7 +365,8 @@ if [[ $engine == docker ]]; then
     docker logs "$name" 2>&1 | tail -n 20 >&2
     fail "the sidecar did not become ready (/readyz)"
   }
-  docker logs "$name" 2>&1 | head -n 3 | cut -c1-200 | sed 's/^/  log: /'
+  # sed, not head: it reads to the end, so docker logs never dies of SIGPIPE (exit 141 under pipefail).
+  docker logs "$name" 2>&1 | sed -n 1,3p | cut -c1-200 | sed 's/^/  log: /'
 
   served_request_checks
 
@@ -377,7 +378,7 @@ if [[ $engine == docker ]]; then
     sleep 1
   done
   echo "  docker inspect: Health.Status=$status after $(docker inspect -f '{{len .State.Health.Log}}' "$name") probe(s)"
-  docker inspect -f '{{range .State.Health.Log}}  probe exit {{.ExitCode}}: {{.Output}}{{end}}' "$name" | head -n 3
+  docker inspect -f '{{range .State.Health.Log}}  probe exit {{.ExitCode}}: {{.Output}}{{end}}' "$name" | sed -n 1,3p
   [[ $status == healthy ]] || fail "HEALTHCHECK status is '$status', not healthy"
 
   step "docker stop (SIGTERM, grace ${grace}s from SIDECAR_SHUTDOWN_GRACE)"
