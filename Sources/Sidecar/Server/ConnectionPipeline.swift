@@ -86,8 +86,8 @@ struct ConnectionPipeline: Sendable {
     }
 
     /// HTTP/2: explicit limits, swift-nio-http2's rapid-reset and CONTINUATION-flood protections
-    /// (on by default), its connection manager (two-phase GOAWAY on drain, idle close), and one
-    /// proxy handler per stream.
+    /// (on by default), its connection manager (two-phase GOAWAY on drain, idle close), one proxy
+    /// handler per stream, and a lingering close (``LingeringCloseHandler``).
     func configureHTTP2(_ channel: any Channel) throws {
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = [
@@ -109,6 +109,8 @@ struct ConnectionPipeline: Sendable {
             )
         )
         let sync = channel.pipeline.syncOperations
+        // Next to the socket (below TLS): the connection's last close lingers instead of resetting.
+        try sync.addHandler(LingeringCloseHandler(), position: .first)
         _ = try sync.configureHTTP2Pipeline(
             mode: .server,
             connectionConfiguration: connection,

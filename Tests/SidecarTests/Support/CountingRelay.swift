@@ -116,8 +116,8 @@ private final class RelayStarter: ChannelInboundHandler, RemovableChannelHandler
                     inbound.closeFuture.assumeIsolated().whenComplete { _ in outcome.channelClosed() }
                     inbound.close(promise: nil)
                 case .success(let outbound):
-                    let client = RelayHandler(outcome: outcome)
-                    let server = RelayHandler(outcome: outcome)
+                    let client = RelayHandler(outcome: outcome, side: "the client")
+                    let server = RelayHandler(outcome: outcome, side: "the target")
                     client.partner = server
                     server.partner = client
                     do {
@@ -143,11 +143,16 @@ private final class RelayHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     let outcome: RelayOutcome
+    /// Which peer this side faces, for the failure's description.
+    let side: String
     var partner: RelayHandler?
     private var context: ChannelHandlerContext?
     private var inputClosed = false
 
-    init(outcome: RelayOutcome) { self.outcome = outcome }
+    init(outcome: RelayOutcome, side: String) {
+        self.outcome = outcome
+        self.side = side
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -183,7 +188,7 @@ private final class RelayHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        outcome.failed("\(error)")
+        outcome.failed("\(side): \(error)")
         context.close(promise: nil)
         partner?.context?.close(promise: nil)
     }
