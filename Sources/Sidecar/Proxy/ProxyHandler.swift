@@ -402,24 +402,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadlin
         if case .idle = state.state { current = nil }
     }
 
-    /// Closes once `written` completes: the write side first, so that a client still sending reads
-    /// the response instead of a reset, then the whole connection after a short linger.
+    /// Closes once `written` completes; the connection's ``LingeringCloseHandler`` closes the write
+    /// side first, so that a client still sending reads the response instead of a reset.
     private func closeAfterWriting(_ written: EventLoopFuture<Void>, context: ChannelHandlerContext) {
-        written.assumeIsolated().whenComplete { _ in
-            context.close(mode: .output).assumeIsolated().whenComplete { result in
-                if case .failure = result {
-                    context.close(promise: nil)
-                    return
-                }
-                context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTime) {
-                    context.close(promise: nil)
-                }
-            }
-        }
+        written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
-
-    /// How long a closing connection keeps reading (and dropping) what the client still sends.
-    static let lingerTime = TimeAmount.seconds(2)
 
     /// Counts the finished exchange and writes its access-log line (see ``ExchangeLog``).
     private func recordExchange(

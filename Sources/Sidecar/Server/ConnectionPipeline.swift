@@ -49,6 +49,8 @@ struct ConnectionPipeline: Sendable {
     func configure(_ channel: any Channel) throws {
         let sync = channel.pipeline.syncOperations
         let deadlines = pools.pool(for: channel.eventLoop).deadlines
+        // Next to the socket (below TLS): every close of the connection lingers instead of resetting.
+        try sync.addHandler(LingeringCloseHandler())
         guard let tls else {
             if h2c {
                 try sync.addHandler(
@@ -86,8 +88,8 @@ struct ConnectionPipeline: Sendable {
     }
 
     /// HTTP/2: explicit limits, swift-nio-http2's rapid-reset and CONTINUATION-flood protections
-    /// (on by default), its connection manager (two-phase GOAWAY on drain, idle close), one proxy
-    /// handler per stream, and a lingering close (``LingeringCloseHandler``).
+    /// (on by default), its connection manager (two-phase GOAWAY on drain, idle close), and one
+    /// proxy handler per stream.
     func configureHTTP2(_ channel: any Channel) throws {
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = [
@@ -109,8 +111,6 @@ struct ConnectionPipeline: Sendable {
             )
         )
         let sync = channel.pipeline.syncOperations
-        // Next to the socket (below TLS): the connection's last close lingers instead of resetting.
-        try sync.addHandler(LingeringCloseHandler(), position: .first)
         _ = try sync.configureHTTP2Pipeline(
             mode: .server,
             connectionConfiguration: connection,

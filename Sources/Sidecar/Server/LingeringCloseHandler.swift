@@ -4,10 +4,11 @@ import NIOCore
 /// what is queued is written), then what the client still sends is read and dropped until it
 /// closes too, or ``lingerTime`` passes.
 ///
-/// Closing outright while the client's bytes are unread (an HTTP/2 client's `WINDOW_UPDATE`,
-/// `SETTINGS` ack or `GOAWAY` after ours) makes the kernel send a reset, which can destroy what
-/// the client has not read yet. It sits next to the socket, below TLS, so TLS's `close_notify`
-/// goes out before the FIN.
+/// Closing outright while the client's bytes are unread (a pipelined request after an error
+/// response, an HTTP/2 client's `WINDOW_UPDATE` or `SETTINGS` ack after our GOAWAY) makes the
+/// kernel send a reset, which can destroy what the client has not read yet. Every client
+/// connection has one, next to the socket, below TLS, so TLS's `close_notify` goes out before
+/// the FIN; whichever handler closes the connection, the close lingers.
 final class LingeringCloseHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -24,7 +25,10 @@ final class LingeringCloseHandler: ChannelDuplexHandler {
     private var state = State.open
     let lingerTime: TimeAmount
 
-    init(lingerTime: TimeAmount = ProxyHandler.lingerTime) {
+    /// How long a closing connection keeps reading (and dropping) what the client still sends.
+    static let defaultLingerTime = TimeAmount.seconds(2)
+
+    init(lingerTime: TimeAmount = defaultLingerTime) {
         self.lingerTime = lingerTime
     }
 
