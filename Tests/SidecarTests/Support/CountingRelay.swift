@@ -21,58 +21,54 @@ final class CountingRelay: Sendable {
 
     let port: Int
     private let listener: any Channel
-    private let state: Mutex<Counts>
+    private let tally: Tally
 
-    var counts: Counts { state.withLock { $0 } }
+    var counts: Counts { tally.counts.withLock { $0 } }
 
-    private init(listener: any Channel) {
+    private init(listener: any Channel, tally: Tally) {
         self.listener = listener
         self.port = listener.localAddress!.port!
-        self.state = Mutex(Counts())
+        self.tally = tally
     }
 
     /// A relay listening on an ephemeral loopback port, to `127.0.0.1:targetPort`.
     static func start(group: any EventLoopGroup, to targetPort: Int) async throws -> CountingRelay {
-        let relay = Box()
+        let tally = Tally()
         let listener = try await ServerBootstrap(group: group)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(.autoRead, value: false)
             .childChannelInitializer { inbound in
                 inbound.eventLoop.makeCompletedFuture {
-                    let counting = relay.value.withLock { $0! }
-                    counting.record { $0.opened += 1 }
-                    try inbound.pipeline.syncOperations.addHandler(
-                        RelayStarter(targetPort: targetPort, relay: counting)
-                    )
+                    tally.record { $0.opened += 1 }
+                    try inbound.pipeline.syncOperations.addHandler(RelayStarter(targetPort: targetPort, tally: tally))
                 }
             }
             .bind(host: "127.0.0.1", port: 0)
             .get()
-        let counting = CountingRelay(listener: listener)
-        relay.value.withLock { $0 = counting }
-        return counting
+        return CountingRelay(listener: listener, tally: tally)
     }
 
     func stop() async throws {
         try await listener.close()
     }
+}
 
-    fileprivate func record(_ change: (inout Counts) -> Void) {
-        state.withLock { change(&$0) }
-    }
+/// The counts of one relay, shared by its connections.
+private final class Tally: Sendable {
+    let counts = Mutex(CountingRelay.Counts())
 
-    private final class Box: Sendable {
-        let value = Mutex<CountingRelay?>(nil)
+    func record(_ change: (inout CountingRelay.Counts) -> Void) {
+        counts.withLock { change(&$0) }
     }
 }
 
 /// How one relayed connection ended, reported once both of its channels closed; event-loop bound.
 private final class RelayOutcome {
-    private let relay: CountingRelay
+    private let tally: Tally
     private var error: String?
     private var channelsOpen = 2
 
-    init(relay: CountingRelay) { self.relay = relay }
+    init(tally: Tally) { self.tally = tally }
 
     func failed(_ description: String) {
         if error == nil { error = description }
@@ -82,9 +78,9 @@ private final class RelayOutcome {
         channelsOpen -= 1
         guard channelsOpen == 0 else { return }
         if let error {
-            relay.record { $0.failed.append(error) }
+            tally.record { $0.failed.append(error) }
         } else {
-            relay.record { $0.closedCleanly += 1 }
+            tally.record { $0.closedCleanly += 1 }
         }
     }
 }
@@ -93,16 +89,16 @@ private final class RelayOutcome {
 private final class RelayStarter: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     let targetPort: Int
-    let relay: CountingRelay
+    let tally: Tally
 
-    init(targetPort: Int, relay: CountingRelay) {
+    init(targetPort: Int, tally: Tally) {
         self.targetPort = targetPort
-        self.relay = relay
+        self.tally = tally
     }
 
     func channelActive(context: ChannelHandlerContext) {
         let inbound = context.channel
-        let outcome = RelayOutcome(relay: relay)
+        let outcome = RelayOutcome(tally: tally)
         let loop = context.eventLoop
         ClientBootstrap(group: loop)
             .channelOption(.allowRemoteHalfClosure, value: true)
